@@ -1,0 +1,12 @@
+"""Deformable ConvNets operators as an MXNet extension library.
+
+``operators.load()`` registers ``DeformableConvolution``,
+``ModulatedDeformableConvolution`` and ``DeformablePSROIPooling`` in
+``mx.nd`` / ``mx.sym``. Nothing is built at import; run ``bash init.sh``
+(or ``make -C operators``) to build the library.
+"""
+from __future__ import annotations
+
+from .library import LIBRARY_PATH, OperatorLibraryError, is_loaded, load
+
+__all__ = ["LIBRARY_PATH", "OperatorLibraryError", "is_loaded", "load"]
