@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../common/attrs.h"
+#include "../common/parallel.h"
 #include "deform_conv_cpu.h"
 
 using namespace mxnet::ext;
@@ -261,6 +262,7 @@ template <typename T>
 MXReturnValue forward_typed(const ConvParams& p, const DeformConvGeom& g, std::vector<MXTensor>* in,
                             std::vector<MXTensor>* out, const OpResource& res) {
   if (g.N == 0) return MX_SUCCESS;
+  ThreadScope threads;
   void* ws = workspace(p.op, res, deform_conv_workspace_bytes<T>(g, false));
   if (!ws) return MX_FAIL;
   const int wi = p.weight_index();
@@ -275,6 +277,7 @@ MXReturnValue backward_typed(const ConvParams& p, const DeformConvGeom& g, std::
                              std::vector<MXTensor>* out, const OpResource& res) {
   // in: dout, forward inputs..., forward output;  out: one gradient per forward input.
   if (g.N == 0) return MX_SUCCESS;
+  ThreadScope threads;
   void* ws = workspace(p.op, res, deform_conv_workspace_bytes<T>(g, true));
   if (!ws) return MX_FAIL;
   const int wi = p.weight_index();
