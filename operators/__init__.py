@@ -3,7 +3,8 @@
 ``operators.load()`` registers ``DeformableConvolution``,
 ``ModulatedDeformableConvolution`` and ``DeformablePSROIPooling`` in
 ``mx.nd`` / ``mx.sym``. Nothing is built at import; run ``bash init.sh``
-(or ``make -C operators``) to build the library.
+(or ``make -C operators``) to build the library. The Gluon blocks live in
+``operators.blocks`` (importing it loads the library).
 """
 from __future__ import annotations
 
