@@ -1,0 +1,141 @@
+"""Times our operators against MXNet's contrib ops and dense Convolution, in one run.
+
+    python -m benchmarks.bench_ops                # all cases, markdown table
+    python -m benchmarks.bench_ops --cases A,C --repeats 5 --json out.json
+
+Medians of wall-clock ms after warm-up; fwd+bwd = forward plus backward to
+data, offset (and mask) and weight. Offsets uniform in [-2, 2], float32, NCHW.
+Uses every core unless OMP_NUM_THREADS is set.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+
+import operators  # noqa: E402
+
+LOG = logging.getLogger("bench_ops")
+
+# (N, C, H, W, F, dilation, deformable groups): the issue's shapes.
+CONV_CASES = {
+    "A": (1, 512, 38, 63, 512, 2, 1),   # res5 of R-FCN at 600x1000
+    "B": (1, 512, 23, 30, 512, 2, 1),   # DeepLab VOC
+    "C": (2, 64, 64, 64, 64, 1, 1),
+    "D": (1, 512, 38, 63, 512, 2, 4),   # A with 4 deformable groups
+}
+
+
+def median_ms(fn: Callable[[], None], repeats: int, warmup: int = 2, budget_s: float = 20.0) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - start < budget_s):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def _runner(op: Callable, inputs: list, attrs: dict, backward: bool) -> Callable[[], None]:
+    if not backward:
+        def run():
+            op(*inputs, **attrs).wait_to_read()
+        return run
+    for a in inputs:
+        a.attach_grad()
+
+    def run_fb():
+        with mx.autograd.record():
+            y = op(*inputs, **attrs)
+        y.backward()
+        mx.nd.waitall()
+    return run_fb
+
+
+def conv_rows(case: str, repeats: int) -> list[dict]:
+    N, C, H, W, F, dil, dg = CONV_CASES[case]
+    rng = np.random.RandomState(0)
+    x = mx.nd.array(rng.randn(N, C, H, W))
+    off = mx.nd.array(rng.uniform(-2, 2, (N, 2 * dg * 9, H, W)))
+    mask = mx.nd.array(rng.uniform(0, 1, (N, dg * 9, H, W)))
+    w = mx.nd.array(rng.randn(F, C, 3, 3) * 0.01)
+    conv = dict(kernel=(3, 3), pad=(dil, dil), dilate=(dil, dil), num_filter=F, no_bias=True)
+    deform = dict(conv, num_deformable_group=dg)
+    ops = [
+        ("deformable (ours)", mx.nd.DeformableConvolution, [x, off, w], deform, True),
+        ("deformable (contrib)", mx.nd.contrib.DeformableConvolution, [x, off, w], deform, True),
+        ("modulated (ours)", mx.nd.ModulatedDeformableConvolution, [x, off, mask, w], deform, True),
+        # contrib's modulated op has no CPU backward in MXNet 1.9.1
+        ("modulated (contrib)", mx.nd.contrib.ModulatedDeformableConvolution, [x, off, mask, w], deform, False),
+        ("dense Convolution", mx.nd.Convolution, [x, w], conv, True),
+    ]
+    rows = []
+    for name, op, inputs, attrs, has_bwd in ops:
+        inputs = [a.copy() for a in inputs]
+        fwd = median_ms(_runner(op, inputs, attrs, False), repeats)
+        fb = median_ms(_runner(op, inputs, attrs, True), repeats) if has_bwd else None
+        rows.append(dict(case=case, op=name, fwd_ms=fwd, fwdbwd_ms=fb))
+        LOG.info("%s %-22s fwd %8.1f ms  fwd+bwd %s", case, name, fwd, f"{fb:8.1f} ms" if fb else "n/a")
+    dense = rows[-1]
+    contrib = {r["op"].split(" ")[0]: r for r in rows if "contrib" in r["op"]}
+    for r in rows:
+        r["fwd_vs_dense"] = r["fwd_ms"] / dense["fwd_ms"]
+        r["fwdbwd_vs_dense"] = r["fwdbwd_ms"] / dense["fwdbwd_ms"] if r["fwdbwd_ms"] else None
+        ref = contrib.get(r["op"].split(" ")[0])
+        if "ours" in r["op"] and ref:
+            r["fwd_speedup_vs_contrib"] = ref["fwd_ms"] / r["fwd_ms"]
+            r["fwdbwd_speedup_vs_contrib"] = (ref["fwdbwd_ms"] / r["fwdbwd_ms"]
+                                              if ref["fwdbwd_ms"] and r["fwdbwd_ms"] else None)
+    return rows
+
+
+def _fmt(v, pattern="{:.1f}"):
+    return "n/a" if v is None else pattern.format(v)
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| case | op | fwd ms | fwd+bwd ms | fwd / dense | fwd+bwd / dense | speed-up vs contrib (fwd / fwd+bwd) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        speed = ""
+        if "fwd_speedup_vs_contrib" in r:
+            speed = f"{r['fwd_speedup_vs_contrib']:.2f}x / {_fmt(r.get('fwdbwd_speedup_vs_contrib'), '{:.2f}x')}"
+        lines.append(f"| {r['case']} | {r['op']} | {_fmt(r['fwd_ms'])} | {_fmt(r['fwdbwd_ms'])} | "
+                     f"{_fmt(r.get('fwd_vs_dense'), '{:.2f}')} | {_fmt(r.get('fwdbwd_vs_dense'), '{:.2f}')} | {speed} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default=",".join(CONV_CASES), help="conv cases, e.g. A,C")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    operators.load()
+    rows = []
+    for case in args.cases.split(","):
+        rows += conv_rows(case.strip(), args.repeats)
+    header = (f"mxnet {mx.__version__}, {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    print(header)
+    print(markdown(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(header=header, rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
