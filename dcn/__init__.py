@@ -1,0 +1,1 @@
+"""Deformable ConvNets reproduction: datasets, evaluation and the paper's models."""

@@ -1,0 +1,79 @@
+"""Reading images and label maps, with errors that name the offending file."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .records import DatasetFileError, PathLike
+
+
+def image_size(path: PathLike) -> Tuple[int, int]:
+    """(height, width) from the file header only (cheap: no pixel decoding)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFileError(path, "file does not exist")
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except (UnidentifiedImageError, OSError) as e:
+        raise DatasetFileError(path, f"cannot read image header ({e})") from e
+    return height, width
+
+
+def load_image(path: PathLike, expected_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """BGR uint8 (H, W, 3) image, as cv2 and the original pipeline use."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFileError(path, "image does not exist")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetFileError(path, "cannot decode image")
+    if expected_hw is not None and img.shape[:2] != tuple(expected_hw):
+        raise DatasetFileError(path, f"image is {img.shape[0]}x{img.shape[1]}, "
+                                     f"annotation says {expected_hw[0]}x{expected_hw[1]}")
+    return img
+
+
+def load_label_png(path: PathLike, expected_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """uint8 (H, W) class-index map. PIL keeps palette indices (cv2 would
+    expand a VOC palette PNG into colours)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFileError(path, "label file does not exist")
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("P", "L", "I", "I;16"):
+                raise DatasetFileError(path, f"label PNG must be palette or grayscale, got mode {im.mode}")
+            label = np.array(im)
+    except (UnidentifiedImageError, OSError) as e:
+        raise DatasetFileError(path, f"cannot decode label image ({e})") from e
+    _check_hw(path, label, expected_hw)
+    return label.astype(np.uint8) if label.dtype != np.uint8 else label
+
+
+def load_sbd_mat(path: PathLike, expected_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """uint8 (H, W) class map from an SBD ``cls/*.mat`` (``GTcls.Segmentation``)."""
+    import scipy.io  # lazy: only the SBD reader needs scipy
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetFileError(path, "label file does not exist")
+    try:
+        mat = scipy.io.loadmat(str(path), mat_dtype=True, squeeze_me=True, struct_as_record=False)
+        label = np.asarray(mat["GTcls"].Segmentation)
+    except Exception as e:  # loadmat raises many types on corrupt files
+        raise DatasetFileError(path, f"cannot read SBD GTcls.Segmentation ({type(e).__name__}: {e})") from e
+    if label.ndim != 2:
+        raise DatasetFileError(path, f"SBD segmentation has shape {label.shape}, expected 2-D")
+    _check_hw(path, label, expected_hw)
+    return label.astype(np.uint8)
+
+
+def _check_hw(path: Path, label: np.ndarray, expected_hw: Optional[Tuple[int, int]]) -> None:
+    if expected_hw is not None and label.shape[:2] != tuple(expected_hw):
+        raise DatasetFileError(path, f"label is {label.shape[0]}x{label.shape[1]}, "
+                                     f"image is {expected_hw[0]}x{expected_hw[1]}")
