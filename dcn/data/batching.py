@@ -1,0 +1,82 @@
+"""Dataset wrappers and batching: images differ in size, so a batch is a list
+with one image per device, converted to ``mx.nd`` only at the end."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Sequence, Union
+
+import mxnet as mx
+import numpy as np
+
+from .base import DetectionDataset, SegmentationDataset
+from .sampler import AspectRatioGroupSampler
+from .transforms import DetSample
+
+
+class TransformedDataset(mx.gluon.data.Dataset):
+    """``dataset`` with ``transform(image, target, flip=...)`` applied.
+
+    ``flip_duplicate=True`` reproduces the original's TRAIN.FLIP: the dataset
+    is doubled and items N..2N-1 are the mirrored images. This keeps an
+    "epoch" the same length as in the original configs (lr_step is in epochs)
+    and makes the flip deterministic in any worker process.
+    """
+
+    def __init__(self, dataset: Union[DetectionDataset, SegmentationDataset], transform: Callable,
+                 flip_duplicate: bool = False) -> None:
+        self.dataset = dataset
+        self.transform = transform
+        self.flip_duplicate = flip_duplicate
+
+    def __len__(self) -> int:
+        return len(self.dataset) * (2 if self.flip_duplicate else 1)
+
+    def __getitem__(self, idx: int) -> Any:
+        n = len(self.dataset)
+        img, target = self.dataset[idx % n]
+        flip = (idx >= n) if self.flip_duplicate else None
+        return self.transform(img, target, flip=flip)
+
+    def aspect_ratios(self) -> np.ndarray:
+        r = self.dataset.aspect_ratios()
+        return np.concatenate([r, r]) if self.flip_duplicate else r
+
+
+def list_batchify(samples: Sequence[Any]) -> List[Any]:
+    """Batchify for gluon's DataLoader: keep the per-image samples as a list."""
+    return list(samples)
+
+
+def make_loader(dataset: TransformedDataset, num_devices: int, shuffle: bool = True, seed: int = 0,
+                aspect_grouping: bool = True, num_workers: int = 0) -> mx.gluon.data.DataLoader:
+    """Loader yielding lists of ``num_devices`` samples (one image per device)."""
+    if aspect_grouping:
+        sampler = AspectRatioGroupSampler(dataset.aspect_ratios(), num_devices, shuffle=shuffle, seed=seed)
+    else:
+        base = (mx.gluon.data.RandomSampler(len(dataset)) if shuffle
+                else mx.gluon.data.SequentialSampler(len(dataset)))
+        sampler = mx.gluon.data.BatchSampler(base, num_devices, last_batch="keep")
+    return mx.gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
+                                    num_workers=num_workers)
+
+
+def det_sample_to_nd(sample: DetSample, ctx: mx.Context = mx.cpu()) -> Dict[str, mx.nd.NDArray]:
+    """Batch-of-one arrays: data (1,3,H,W), im_info (1,3), gt_boxes (1,K,5) with
+    the class label (0-based) in column 4."""
+    gt = np.concatenate([sample.boxes, sample.labels[:, None].astype(np.float32)], axis=1)
+    return {"data": mx.nd.array(sample.data[None], ctx=ctx),
+            "im_info": mx.nd.array(sample.im_info[None], ctx=ctx),
+            "gt_boxes": mx.nd.array(gt[None], ctx=ctx)}
+
+
+def seg_sample_to_nd(sample: Sequence[np.ndarray], ctx: mx.Context = mx.cpu()) -> Dict[str, mx.nd.NDArray]:
+    data, label = sample
+    return {"data": mx.nd.array(data[None], ctx=ctx), "label": mx.nd.array(label[None], ctx=ctx)}
+
+
+def scatter(samples: Sequence[Any], ctxs: Sequence[mx.Context],
+            to_nd: Callable[[Any, mx.Context], Dict[str, mx.nd.NDArray]] = det_sample_to_nd
+            ) -> List[Dict[str, mx.nd.NDArray]]:
+    """One sample per device; a short last batch uses the first len(samples) devices."""
+    if len(samples) > len(ctxs):
+        raise ValueError(f"{len(samples)} samples for {len(ctxs)} devices (one image per device)")
+    return [to_nd(s, c) for s, c in zip(samples, ctxs)]
