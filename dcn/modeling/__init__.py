@@ -1,0 +1,1 @@
+"""Networks: backbones, heads and detectors built from small HybridBlocks."""
