@@ -84,3 +84,21 @@ def test_hybridize_and_export(tmp_path):
     imported = import_block(str(tmp_path / "backbone-symbol.json"), "data",
                             str(tmp_path / "backbone-0000.params"))
     np.testing.assert_allclose(imported(x).asnumpy(), y.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_aligned_inception_resnet_shapes_counts_and_deformable_blocks():
+    from dcn.modeling.backbones import aligned_inception_resnet
+    net = aligned_inception_resnet(num_deformable_layers=0, out_stages=("res2", "res3", "res4", "res5"))
+    net.initialize()
+    outs = net(mx.nd.zeros((1, 3, 64, 96)))
+    assert [o.shape for o in outs] == [(1, 256, 16, 24), (1, 512, 8, 12), (1, 1024, 4, 6), (1, 2048, 4, 6)]
+    # Close to the paper's Table 7 (64.3M including the 1000-way classifier).
+    assert abs(count_params(net) + 2048 * 1000 + 1000 - 64.3e6) < 0.3e6
+    small = aligned_inception_resnet(num_deformable_layers=3, width_divisor=8, res5_dilation=4,
+                                     out_stages=("res5",))
+    small.initialize()
+    out = small(mx.nd.random.uniform(shape=(1, 3, 64, 64)))
+    assert out.shape == (1, 256, 4, 4)
+    offsets = [k for k in small.collect_params().keys() if k.endswith("_offset_weight")]
+    assert len(offsets) == 3 * 3  # three 3x3 convs in each of the last three blocks
+    assert all(k.startswith("res5_") for k in offsets)
