@@ -1,0 +1,92 @@
+"""VOC detection reader on a tiny VOCdevkit built in tmp_path."""
+import cv2
+import numpy as np
+import pytest
+
+from dcn.data import DatasetFileError, VOCDetection
+
+XML = """<annotation><size><width>{w}</width><height>{h}</height><depth>3</depth></size>{objs}</annotation>"""
+OBJ = ("<object><name>{name}</name><difficult>{d}</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+       "<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>")
+
+
+def _write_image(folder, image_id, h=40, w=60):
+    (folder / "JPEGImages").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / "JPEGImages" / f"{image_id}.jpg"), np.full((h, w, 3), 128, np.uint8))
+
+
+def _write_xml(folder, image_id, objs, h=40, w=60):
+    (folder / "Annotations").mkdir(parents=True, exist_ok=True)
+    body = "".join(OBJ.format(name=n, d=d, b=b) for n, b, d in objs)
+    (folder / "Annotations" / f"{image_id}.xml").write_text(XML.format(w=w, h=h, objs=body))
+
+
+def _write_set(folder, name, ids):
+    (folder / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+    (folder / "ImageSets" / "Main" / f"{name}.txt").write_text("\n".join(ids) + "\n")
+
+
+@pytest.fixture()
+def devkit(tmp_path):
+    v07, v12 = tmp_path / "VOC2007", tmp_path / "VOC2012"
+    for iid in ("000001", "000002"):
+        _write_image(v07, iid)
+    _write_xml(v07, "000001", [("dog", (1, 1, 10, 20), 0), ("person", (5, 6, 60, 40), 1)])
+    _write_xml(v07, "000002", [("car", (30, 10, 31, 11), 0)])
+    _write_set(v07, "trainval", ["000001", "000002"])
+    _write_image(v12, "2008_000003")
+    _write_xml(v12, "2008_000003", [("cat", (2, 3, 4, 5), 0)])
+    _write_set(v12, "trainval", ["2008_000003"])
+    return tmp_path
+
+
+def test_reads_joined_image_sets(devkit):
+    ds = VOCDetection(devkit, "2007_trainval+2012_trainval")
+    assert len(ds) == 3 and ds.num_skipped == 0 and ds.num_classes == 20
+    r = ds.records[0]
+    assert (r.image_id, r.height, r.width) == ("000001", 40, 60)
+    np.testing.assert_array_equal(r.boxes, [[0, 0, 9, 19], [4, 5, 59, 39]])  # 1-based -> 0-based
+    assert r.boxes.dtype == np.float32 and r.boxes.shape == (2, 4)
+    assert r.labels.tolist() == [ds.classes.index("dog"), ds.classes.index("person")]
+    assert r.difficult.tolist() == [False, True]
+    assert r.without_difficult().num_objects == 1
+    assert ds.records[2].image_path == devkit / "VOC2012" / "JPEGImages" / "2008_000003.jpg"
+    img, rec = ds[2]
+    assert img.shape == (40, 60, 3) and rec is ds.records[2]
+
+
+def test_missing_image_names_file(devkit):
+    (devkit / "VOC2007" / "JPEGImages" / "000002.jpg").unlink()
+    with pytest.raises(DatasetFileError, match="000002.jpg"):
+        VOCDetection(devkit, "2007_trainval")
+    ds = VOCDetection(devkit, "2007_trainval", skip_bad=True)
+    assert len(ds) == 1 and ds.num_skipped == 1
+    assert ds.skipped[0][0].name == "000002.jpg"
+
+
+def test_broken_xml_names_file(devkit):
+    (devkit / "VOC2007" / "Annotations" / "000001.xml").write_text("<annotation><size>")
+    with pytest.raises(DatasetFileError, match="000001.xml"):
+        VOCDetection(devkit, "2007_trainval")
+
+
+@pytest.mark.parametrize("objs,msg", [
+    ([("unicorn", (1, 1, 5, 5), 0)], "unknown class"),
+    ([("dog", (1, 1, 99, 5), 0)], "outside"),
+])
+def test_bad_objects_name_file(devkit, objs, msg):
+    _write_xml(devkit / "VOC2007", "000002", objs)
+    with pytest.raises(DatasetFileError, match=msg) as e:
+        VOCDetection(devkit, "2007_trainval")
+    assert e.value.path.name == "000002.xml"
+
+
+def test_missing_list_and_size_mismatch(devkit):
+    with pytest.raises(DatasetFileError, match="test.txt"):
+        VOCDetection(devkit, "2007_test")
+    _write_image(devkit / "VOC2007", "000002", h=41)  # XML says 40 rows
+    with pytest.raises(DatasetFileError, match="000002.jpg"):
+        VOCDetection(devkit, "2007_trainval", check_image_size=True)
+    ds = VOCDetection(devkit, "2007_trainval")  # without the header check it fails at load time
+    with pytest.raises(DatasetFileError, match="000002.jpg"):
+        ds[1]
