@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcn.data import VOCDetection, VOCSegmentation
+from dcn.data import VOCDetection
 from dcn.data import synthetic
-from dcn.data.synthetic import CLASSES, SEG_CLASSES, ensure_synthetic, generate
+from dcn.data.synthetic import CLASSES, ensure_synthetic, generate
 
 N, SIZE = 10, 128
 
@@ -54,8 +54,8 @@ def test_boxes_are_tight_bounds_of_visible_masks(dataset):
 
 
 def test_segmentation_reader(dataset):
-    ds = VOCSegmentation(dataset, "train", classes=SEG_CLASSES)
-    assert len(ds) == 8 and ds.num_classes == len(CLASSES) + 1
+    ds = synthetic.load_segmentation(dataset, "train")
+    assert len(ds) == 8 and len(synthetic.load_detection(dataset, "val")) == 2 and ds.num_classes == len(CLASSES) + 1
     img, label = ds[0]
     assert img.shape == (SIZE, SIZE, 3) and label.max() <= len(CLASSES)
 

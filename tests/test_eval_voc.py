@@ -76,3 +76,62 @@ def test_voc_ap_helpers():
     rec, prec = np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])
     assert voc_ap(rec, prec, use_07_metric=False) == pytest.approx(5 / 6)
     assert metric_for_year(2007) == "11point" and metric_for_year(2012) == "area"
+
+
+def _devkit_ap(dets, gts, cls, iou_thr, use_07):
+    """Reference: the devkit's voc_eval loop (global score order, +1 areas)."""
+    recs = {i: {"bbox": np.array([b for b, l, _ in g if l == cls]).reshape(-1, 4),
+                "difficult": np.array([d for _, l, d in g if l == cls], bool)} for i, g in enumerate(gts)}
+    for r in recs.values():
+        r["det"] = np.zeros(len(r["bbox"]), bool)
+    npos = sum(int((~r["difficult"]).sum()) for r in recs.values())
+    d = sorted([(s, i, np.array(b)) for i, ds in enumerate(dets) for b, l, s in ds if l == cls], key=lambda x: -x[0])
+    tp, fp = np.zeros(len(d)), np.zeros(len(d))
+    for k, (_, i, bb) in enumerate(d):
+        g = recs[i]["bbox"]
+        ovmax = -np.inf
+        if g.size:
+            iw = np.maximum(np.minimum(g[:, 2], bb[2]) - np.maximum(g[:, 0], bb[0]) + 1, 0)
+            ih = np.maximum(np.minimum(g[:, 3], bb[3]) - np.maximum(g[:, 1], bb[1]) + 1, 0)
+            inter = iw * ih
+            uni = (bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1) + (g[:, 2] - g[:, 0] + 1) * (g[:, 3] - g[:, 1] + 1) - inter
+            ov = inter / uni
+            ovmax, jmax = ov.max(), ov.argmax()
+        if ovmax > iou_thr:
+            if not recs[i]["difficult"][jmax]:
+                if not recs[i]["det"][jmax]:
+                    tp[k], recs[i]["det"][jmax] = 1, True
+                else:
+                    fp[k] = 1
+        else:
+            fp[k] = 1
+    tp, fp = np.cumsum(tp), np.cumsum(fp)
+    rec, prec = tp / npos, tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+    if use_07:
+        return sum((prec[rec >= t].max() if (rec >= t).any() else 0) / 11 for t in np.arange(0, 1.1, 0.1))
+    mrec, mpre = np.r_[0, rec, 1], np.r_[0, prec, 0]
+    for j in range(len(mpre) - 1, 0, -1):
+        mpre[j - 1] = max(mpre[j - 1], mpre[j])
+    j = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[j + 1] - mrec[j]) * mpre[j + 1]))
+
+
+def test_matches_devkit_loop_on_random_data():
+    rng = np.random.default_rng(0)
+    gts, dets = [], []
+    ev = _ev()
+    for _ in range(15):
+        xy = rng.uniform(0, 80, (int(rng.integers(0, 5)), 2))
+        g = [(list(np.r_[p, p + rng.uniform(5, 40, 2)]), int(rng.integers(2)), bool(rng.random() < 0.2)) for p in xy]
+        d = [(list(np.array(b) + rng.normal(0, 4, 4)), l if rng.random() < 0.8 else 1 - l, float(rng.random()))
+             for b, l, _ in g for _ in range(int(rng.integers(0, 3)))]
+        d += [(list(np.r_[p, p + 20]), int(rng.integers(2)), float(rng.random())) for p in rng.uniform(0, 80, (2, 2))]
+        gts.append(g)
+        dets.append(d)
+        ev.update(np.array([b for b, _, _ in d]).reshape(-1, 4), [l for _, l, _ in d], [s for _, _, s in d],
+                  np.array([b for b, _, _ in g]).reshape(-1, 4), [l for _, l, _ in g], [x for _, _, x in g])
+    res = ev.evaluate()
+    for cls in (0, 1):
+        for iou in (0.5, 0.7):
+            assert res.ap[(iou, "area")][cls] == pytest.approx(_devkit_ap(dets, gts, cls, iou, False), abs=1e-12)
+            assert res.ap[(iou, "11point")][cls] == pytest.approx(_devkit_ap(dets, gts, cls, iou, True), abs=1e-12)

@@ -9,8 +9,9 @@ and ``ImageSets/Segmentation/{train,val,trainval}.txt``. Output is byte-identica
 the same arguments: image i draws from its own ``default_rng([seed, i])``, so a
 larger N only appends images. Every 5th image is in ``val``.
 
-Read it back with ``VOCDetection(DIR, 'train', classes=CLASSES)`` or
-``VOCSegmentation(DIR, 'train', classes=SEG_CLASSES)``.
+Read it back with ``load_detection(DIR, 'train')`` / ``load_segmentation(DIR, 'train')``
+(= ``VOCDetection(DIR, 'train', classes=CLASSES)`` / ``VOCSegmentation(DIR, 'train',
+classes=SEG_CLASSES)``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ from tqdm import tqdm
 
 from . import synthetic_shapes as S
 from .records import PathLike
+from .voc import VOCDetection
+from .voc_seg import VOCSegmentation
+
+try:
+    import fcntl
+except ImportError:  # not on Windows; generation is then unguarded
+    fcntl = None
 
 logger = logging.getLogger(__name__)
 
@@ -225,11 +233,30 @@ def is_complete(out_dir: PathLike, num_images: int = 500, seed: int = 0, size: i
 
 
 def ensure_synthetic(out_dir: PathLike, num_images: int = 500, seed: int = 0, size: int = 256) -> Path:
-    """Reuse a complete dataset with the same parameters, else (re)generate it."""
-    if is_complete(out_dir, num_images, seed, size):
-        logger.debug("synthetic dataset in %s is complete; reusing it", out_dir)
-        return Path(out_dir)
-    return generate(out_dir, num_images, seed, size)
+    """Reuse a complete dataset with the same parameters, else (re)generate it.
+
+    An exclusive lock on ``<out_dir>/.generate.lock`` makes concurrent callers
+    (parallel tests, several training processes) wait for one generation.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".generate.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_complete(out, num_images, seed, size):
+            logger.debug("synthetic dataset in %s is complete; reusing it", out)
+            return out
+        return generate(out, num_images, seed, size)
+
+
+def load_detection(root: PathLike, image_set: str = "train", **kwargs) -> VOCDetection:
+    """The synthetic dataset through the VOC detection reader."""
+    return VOCDetection(root, image_set, classes=CLASSES, **kwargs)
+
+
+def load_segmentation(root: PathLike, split: str = "train", **kwargs) -> VOCSegmentation:
+    """The synthetic dataset through the VOC segmentation reader (background = 0)."""
+    return VOCSegmentation(root, split, classes=SEG_CLASSES, **kwargs)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
