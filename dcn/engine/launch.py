@@ -1,0 +1,78 @@
+"""Config-driven assembly: devices, frozen params, lr schedule, Trainer, loop, resume."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import mxnet as mx
+from mxnet import gluon
+
+from ..config.dump import config_to_dict, dump_config
+from ..config.schema import Config, TrainConfig
+from ..utils.logger import setup_logging
+from .checkpoint import CheckpointError, checkpoint_path
+from .devices import make_contexts, split_batch
+from .loop import DataSource, ForwardFn, TrainLoop
+from .lr_scheduler import build_lr_scheduler
+from .params import freeze_params, set_lr_mult, trainable_params
+
+logger = logging.getLogger(__name__)
+
+
+def build_trainer(params: gluon.ParameterDict, train_cfg: TrainConfig, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler],
+                  kvstore: Optional[str] = "device") -> gluon.Trainer:
+    """SGD with momentum/wd over the trainable parameters (``grad_req != 'null'``).
+
+    ``kvstore`` goes to ``gluon.Trainer`` unchanged ('device' for one host with
+    several GPUs, 'dist_sync' for several hosts; with one device none is created).
+    """
+    opt = {"learning_rate": train_cfg.lr, "momentum": train_cfg.momentum, "wd": train_cfg.wd,
+           "lr_scheduler": lr_scheduler}
+    if train_cfg.clip_gradient is not None:
+        opt["clip_gradient"] = train_cfg.clip_gradient
+    trainable = trainable_params(params)
+    if not trainable:
+        raise ValueError("no trainable parameters (check network.FIXED_PARAMS)")
+    return gluon.Trainer(trainable, "sgd", opt, kvstore=kvstore)
+
+
+def fit(cfg: Config, net: gluon.Block, forward_fn: ForwardFn, data: DataSource, num_samples: int, *,
+        resume: bool = False, ctx: Optional[Sequence[mx.Context]] = None,
+        lr_mult: Optional[Mapping[str, float]] = None, output_dir: Optional[str] = None,
+        split_fn: Callable[[Any, Sequence[mx.Context]], list] = split_batch, progress: bool = True) -> TrainLoop:
+    """Train ``net`` (initialized on ``ctx``) as ``cfg`` says and return the finished loop.
+
+    ``num_samples``: images in one epoch (flipped copies included), used to turn
+    ``TRAIN.lr_step`` epochs into updates. ``lr_mult``: ``{regex: multiplier}``
+    applied to matching parameters. ``resume``: continue from the last complete
+    checkpoint in the output folder (or start at ``TRAIN.begin_epoch``).
+    """
+    out = Path(output_dir or cfg.output_path)
+    setup_logging(out)
+    ctx = list(ctx) if ctx is not None else make_contexts(cfg.gpus)
+    dump_config(cfg, out)
+    params = net.collect_params()
+    freeze_params(params, cfg.network.FIXED_PARAMS)
+    if lr_mult:
+        set_lr_mult(params, lr_mult)
+    samples_per_update = len(ctx) * cfg.TRAIN.BATCH_IMAGES
+    scheduler = build_lr_scheduler(cfg.TRAIN, num_samples, samples_per_update)
+    trainer = build_trainer(params, cfg.TRAIN, scheduler, kvstore=cfg.default.kvstore)
+    loop = TrainLoop(net, trainer, forward_fn, data, ctx, out, end_epoch=cfg.TRAIN.end_epoch,
+                     prefix=cfg.TRAIN.model_prefix, frequent=cfg.default.frequent, seed=cfg.default.seed,
+                     config=config_to_dict(cfg), normalize_grad_by_batch=cfg.TRAIN.normalize_grad_by_batch,
+                     split_fn=split_fn, progress=progress)
+    begin = cfg.TRAIN.begin_epoch
+    resumed = loop.resume() if resume else None
+    if resumed is not None:
+        begin = resumed
+    elif begin > 0:
+        path = checkpoint_path(out, cfg.TRAIN.model_prefix, begin)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: TRAIN.begin_epoch={begin} needs this checkpoint")
+        loop.load_epoch(begin)
+    logger.info("training epochs %d..%d on %s, %d samples/epoch, %d per update", begin, cfg.TRAIN.end_epoch - 1,
+                ctx, num_samples, samples_per_update)
+    loop.run(begin)
+    return loop
