@@ -123,3 +123,18 @@ def test_bad_overrides(item, words):
 def test_load_with_overrides(tmp_path):
     path = _write(tmp_path, "TRAIN:\n  lr: 0.1\n")
     assert load_config(path, ["TRAIN.lr=0.2"]).TRAIN.lr == 0.2
+
+
+def test_command_line(tmp_path):
+    from dcn.config import parse_config
+    path = _write(tmp_path, "TRAIN:\n  lr: 0.1\n")
+    cfg, args = parse_config(["--cfg", str(path), "--set", "TRAIN.lr=0.2", "--set", "gpus=[1]", "--resume"])
+    assert cfg.TRAIN.lr == 0.2 and cfg.gpus == [1] and args.resume
+
+
+def test_thread_helper_does_not_import_mxnet():
+    import subprocess
+    import sys
+    code = "import sys, dcn.utils.env as e; e.set_default_threads(); print('mxnet' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -76,9 +76,16 @@ class TrainLoop:
         self.history.load(begin_epoch)
         for epoch in range(begin_epoch, self.end_epoch):
             means = self.train_one_epoch(epoch)
-            save_checkpoint(self.output_dir, self.prefix, epoch + 1, self.net, self.trainer,
-                            config=self.config, rng=rng_state(), metrics=means)
+            if self.is_chief:
+                save_checkpoint(self.output_dir, self.prefix, epoch + 1, self.net, self.trainer,
+                                config=self.config, rng=rng_state(), metrics=means)
         return self.history
+
+    @property
+    def is_chief(self) -> bool:
+        """Worker 0 of a distributed kvstore (or the only process): the one that writes files."""
+        kv = getattr(self.trainer, "_kvstore", None)
+        return kv is None or "dist" not in kv.type or kv.rank == 0
 
     def _epoch_batches(self, epoch: int) -> Iterable:
         seed_everything(self.seed + epoch)
@@ -119,7 +126,8 @@ class TrainLoop:
         logger.info("Epoch[%d] done in %.1f s\t%s", epoch, time.time() - tic, format_metrics(means))
         self.history.add_epoch({"epoch": epoch + 1, "lr": self.trainer.learning_rate,
                                 "time_s": time.time() - tic, **means})
-        self.history.write()
+        if self.is_chief:
+            self.history.write()
         return means
 
     def train_step(self, batch: Any) -> Dict[str, float]:
