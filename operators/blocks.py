@@ -75,7 +75,8 @@ class DeformableConv2D(_DeformableConvBase):
 
     ``border_rule='dcnv1'`` (default) samples exactly like MXNet's contrib op
     and the released models; ``'dcnv2'`` uses the zero-padded bilinear rule.
-    ``forward`` returns the output; ``offsets(x)`` returns the learned offsets.
+    ``forward`` returns the output; ``offsets(x)`` returns the learned offsets
+    (N, 2 * num_deformable_group * kh * kw, Ho, Wo), (dy, dx) per tap.
     """
 
     def __init__(self, channels: int, kernel_size: IntPair = 3, strides: IntPair = 1,
@@ -89,6 +90,9 @@ class DeformableConv2D(_DeformableConvBase):
                          num_deformable_group, use_bias, in_channels, 2, offset_lr_mult,
                          weight_initializer, bias_initializer, prefix, params)
         self._kwargs["border_rule"] = border_rule
+
+    def offsets(self, x):
+        return self.offset(x)
 
     def hybrid_forward(self, F, x, weight, bias=None):
         offset = self.offset(x)
@@ -115,6 +119,9 @@ class ModulatedDeformableConv2D(_DeformableConvBase):
                          weight_initializer, bias_initializer, prefix, params)
         kh, kw = self._kwargs["kernel"]
         self._n_offset = 2 * num_deformable_group * kh * kw
+
+    def offsets(self, x):
+        return self.offsets_and_mask(mx.nd, x)[0]
 
     def offsets_and_mask(self, F, x):
         om = self.offset(x)

@@ -1,0 +1,1 @@
+"""Pictures and statistics of learned offsets (paper figures 5-7, Table 2)."""
