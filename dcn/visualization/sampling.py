@@ -75,8 +75,9 @@ def stacked_sampling_points(layers: list[DeformLayer], unit: tuple[float, float]
     """Sampling locations of stacked deformable layers for one activation unit
     of the last layer (paper figure 6): level k holds taps**k points, in the
     input coordinates of layer ``layers[-k]``. Layers are listed bottom-up and
-    assumed consecutive (only 1x1 stride-1 convs in between, as in ResNet's
-    conv5 with dilation)."""
+    assumed consecutive: only 1x1 stride-1 convs in between, as in the
+    bottleneck ResNets' dilated conv5 (not ResNet-18/34, whose blocks hold
+    two 3x3 convs)."""
     ys = np.array([unit[0]], dtype=np.float64)
     xs = np.array([unit[1]], dtype=np.float64)
     levels = []

@@ -1,4 +1,5 @@
-// Bilinear sampling helpers shared by the ops: one header, two border rules.
+// Bilinear sampling helpers shared by the ops: one header, two border rules
+// for the convolutions and the per-axis rule of PS RoI pooling.
 //
 // A sample is described by four corner indices into one H*W plane and four
 // weights, so a value is  sum_k w[k] * plane[idx[k]].  Corners that do not
@@ -116,6 +117,25 @@ inline bool corners_dcnv2(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
     }
   }
   return true;
+}
+
+// PSROI rule (MXNet DeformablePSROIPooling) along one axis of length n < 2^31:
+// a sample counts iff -0.5 <= x <= n - 0.5 (NaN fails), is then clamped to
+// [0, n-1] and interpolated between floor(x) and ceil(x) with fraction
+// x - floor(x); on an integer x both corners coincide, so the derivative along
+// that axis is 0, as in contrib. Branch-free: always writes in-range corners
+// (0, 0, 0 for an invalid sample) and returns the validity.
+template <typename T>
+inline bool psroi_axis(T x, int64_t n, int32_t* lo, int32_t* hi, T* frac) {
+  const bool ok = x >= T(-0.5) && x <= static_cast<T>(n) - T(0.5);
+  const T last = static_cast<T>(n - 1);
+  x = x < T(0) ? T(0) : (x > last ? last : x);
+  x = ok ? x : T(0);                          // no conversion of NaN / huge values
+  const int32_t l = static_cast<int32_t>(x);  // x >= 0: truncation is floor
+  *lo = l;
+  *hi = l + (x > static_cast<T>(l) ? 1 : 0);  // ceil
+  *frac = x - static_cast<T>(l);
+  return ok;
 }
 
 template <typename T>
