@@ -1,0 +1,8 @@
+"""R-FCN (Dai et al. 2016) with deformable ConvNets (Dai et al. 2017), and the
+paper's class-aware RPN, on MXNet Gluon.
+
+Entry points: ``python -m rfcn.train``, ``python -m rfcn.test``, ``python -m rfcn.demo``.
+"""
+from .model import RFCN, RFCNSpec
+
+__all__ = ["RFCN", "RFCNSpec"]

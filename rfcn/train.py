@@ -1,0 +1,100 @@
+"""End-to-end R-FCN / class-aware RPN training.
+
+    python -m rfcn.train --cfg experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml [--set KEY=VALUE ...] [--resume]
+
+One image per device per step; SGD with momentum / wd / warmup + step lr from
+``TRAIN.*``; a checkpoint (``<model_prefix>-<epoch>.params``) and the effective
+``config.yaml`` in ``output_path`` (``dcn.engine``).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+import operators
+from dcn.config import Config, parse_config
+from dcn.data.batching import list_batchify, scatter
+from dcn.data.sampler import AspectRatioGroupSampler
+from dcn.engine import fit, make_contexts
+
+from .config import model_spec, train_params
+from .data import train_dataset
+from .loss import TrainParams, detector_loss
+from .model import RFCN
+
+logger = logging.getLogger(__name__)
+
+# the original's lr multiplier of the randomly initialised 1x1 reduction conv
+LR_MULT = {r"^conv_new_1_": 3.0}
+
+
+def load_pretrained(net: RFCN, prefix: str, epoch: int, ctx: List[mx.Context]) -> None:
+    """Backbone weights from an original-style ``prefix-000E.params`` (``arg:``/``aux:`` keys, ``moving_*``)."""
+    path = Path(f"{prefix}-{epoch:04d}.params")
+    if not path.is_file():
+        raise FileNotFoundError(f"network.pretrained: {path} does not exist")
+    loaded = mx.nd.load(str(path))
+    renamed = {k.split(":", 1)[-1].replace("moving_mean", "running_mean").replace("moving_var", "running_var"): v
+               for k, v in loaded.items()}
+    params = net.collect_params()
+    hits = 0
+    for name, value in renamed.items():
+        if name in params and params[name].shape == value.shape:
+            params[name].set_data(value)
+            hits += 1
+    logger.info("pretrained %s: %d of %d arrays loaded into the network", path, hits, len(renamed))
+
+
+def build_net(cfg: Config, ctx: List[mx.Context]) -> RFCN:
+    net = RFCN(model_spec(cfg))
+    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
+    if cfg.network.pretrained:
+        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch, ctx)
+    net.hybridize()
+    return net
+
+
+def make_forward(params: TrainParams):
+    def forward(net: RFCN, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:
+        # numpy's global state is reseeded by the loop each epoch (deterministic resume)
+        rng = np.random.default_rng(np.random.randint(2 ** 31))
+        return detector_loss(net, batch, params, rng)
+    return forward
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> Tuple[RFCN, object]:
+    """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``."""
+    operators.load()
+    ctx = make_contexts(cfg.gpus)
+    dataset = train_dataset(cfg)
+    sampler = AspectRatioGroupSampler(dataset.aspect_ratios(), len(ctx), shuffle=cfg.TRAIN.SHUFFLE,
+                                      seed=cfg.default.seed) if cfg.TRAIN.ASPECT_GROUPING else gluon.data.BatchSampler(
+        gluon.data.RandomSampler(len(dataset)) if cfg.TRAIN.SHUFFLE else gluon.data.SequentialSampler(len(dataset)),
+        len(ctx), last_batch="keep")
+    loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
+                                   num_workers=cfg.default.num_workers)
+
+    def epoch_data(epoch: int):
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        return loader
+
+    net = build_net(cfg, ctx)
+    logger.info("%s: %s", "class-aware RPN" if net.spec.class_aware_rpn else "R-FCN", net.spec)
+    loop = fit(cfg, net, make_forward(train_params(cfg)), epoch_data, len(dataset), resume=resume, ctx=ctx,
+               lr_mult=LR_MULT, split_fn=lambda batch, ctxs: scatter(batch, ctxs), progress=progress)
+    return net, loop
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    cfg, args = parse_config(argv, description=__doc__.split("\n\n")[0])
+    train(cfg, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()
