@@ -1,0 +1,593 @@
+// CPU kernels of deformable PS RoI pooling.
+//
+// RoIs are processed in chunks (bounded scratch memory). Per chunk:
+//   1. per-RoI boxes (start, size, bin and sub-bin sizes, sample offsets);
+//   2. RoIs grouped by batch image (stable, so ascending RoI order);
+//   3. a table of bin start points (wstart, hstart) with the offsets applied,
+//      laid out [class][bin][roi], so the main pass reads it contiguously;
+//   4. the main pass: threads own data planes (batch image, channel) and visit
+//      the bins of that image's RoIs that read the plane; the plane stays in
+//      cache. Forward writes each output once. Backward scatters into the
+//      owned dData plane (no atomics, fixed order) and writes one partial
+//      offset gradient per (roi, ctop, bin); a reduction pass owned by
+//      (roi, class, part cell) sums them into dTrans in a fixed order.
+// Sample positions are separable: validity, clamping and corners depend on
+// the column (iw) or the row (ih) alone, so each bin builds spp columns and
+// spp rows; the valid count is n_valid_cols * n_valid_rows. Forward then sums
+// the samples with contrib's terms in contrib's order. Backward uses the
+// rank-1 structure of the summed weights instead: with Wy[y] the summed row
+// weights, dP += dv * Wy (x) Wx, d/dx(offset) = sum_y Wy[y] G(y) and
+// d/dy(offset) = sum_ih H(ceil row) - H(floor row), where H(y) / G(y) are the
+// row's horizontal interpolation / difference sums over the valid columns;
+// each needed row is read once (equal to contrib up to rounding).
+//
+// Coordinates are computed with the same operation sequence as contrib and
+// without FMA contraction (pragma below), so skip/clamp decisions and corners
+// are exactly contrib's and the forward result matches it bit for bit.
+#pragma GCC optimize("fp-contract=off")
+
+#include "psroi_cpu.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../common/bilinear.h"
+
+namespace dcnops {
+namespace {
+
+constexpr int64_t kChunkBudget = int64_t(64) << 20;  // bytes of per-RoI tables per chunk
+constexpr size_t kAlign = 64;
+
+inline size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+
+template <typename T>
+struct Box {
+  int64_t batch;
+  T start_w, start_h;  // RoI start in feature coordinates
+  T roi_w, roi_h;      // RoI size (>= 0.1)
+  T bin_w, bin_h;
+};
+
+template <typename T>
+size_t per_roi_bytes(const PSROIGeom& g, bool backward) {
+  size_t b = sizeof(Box<T>) + 2 * g.spp * sizeof(T) + sizeof(int64_t) +
+             g.num_classes * g.bins() * 2 * sizeof(T);
+  if (backward && !g.no_trans) b += g.output_dim * g.bins() * 2 * sizeof(T);
+  return b;
+}
+
+template <typename T>
+int64_t chunk_rois(const PSROIGeom& g, bool backward) {
+  if (g.R <= 0) return 0;
+  const int64_t per = static_cast<int64_t>(per_roi_bytes<T>(g, backward));
+  return std::max<int64_t>(1, std::min<int64_t>(g.R, kChunkBudget / per));
+}
+
+// Scratch layout of one call, carved from one buffer.
+template <typename T>
+struct Scratch {
+  int32_t* group_first;  // (group^2 + 1): bins reading group cell k are group_bins[first[k]..first[k+1])
+  int32_t* group_bins;   // (bins)
+  int32_t* part_first;   // (part^2 + 1): same for the offset (trans) cells
+  int32_t* part_bins;    // (bins)
+  int64_t* image_first;  // (N + 1): RoIs of image b are order[first[b]..first[b+1])
+  int64_t* order;        // (Rc) chunk-local RoI indices grouped by image
+  Box<T>* boxes;         // (Rc)
+  T* offs;               // (Rc, 2, spp): iw * sub_w, then ih * sub_h
+  T* table;              // (classes, bins, Rc, 2): wstart, hstart
+  T* partial;            // (Rc, output_dim, bins, 2): backward offset gradients
+
+  static size_t bytes(const PSROIGeom& g, int64_t Rc, bool backward) {
+    const int64_t gg = g.group * g.group, pp = g.part * g.part, B = g.bins();
+    size_t b = align_up((gg + 1) * 4) + align_up(B * 4) + align_up((pp + 1) * 4) + align_up(B * 4) +
+               align_up((g.N + 1) * 8) + align_up(Rc * 8) + align_up(Rc * sizeof(Box<T>)) +
+               align_up(Rc * 2 * g.spp * sizeof(T)) + align_up(g.num_classes * B * Rc * 2 * sizeof(T));
+    if (backward && !g.no_trans) b += align_up(Rc * g.output_dim * B * 2 * sizeof(T));
+    return b;
+  }
+
+  Scratch(const PSROIGeom& g, int64_t Rc, bool backward, void* ws) {
+    const int64_t gg = g.group * g.group, pp = g.part * g.part, B = g.bins();
+    char* p = static_cast<char*>(ws);
+    auto take = [&p](size_t n) {
+      char* q = p;
+      p += align_up(n);
+      return q;
+    };
+    group_first = reinterpret_cast<int32_t*>(take((gg + 1) * 4));
+    group_bins = reinterpret_cast<int32_t*>(take(B * 4));
+    part_first = reinterpret_cast<int32_t*>(take((pp + 1) * 4));
+    part_bins = reinterpret_cast<int32_t*>(take(B * 4));
+    image_first = reinterpret_cast<int64_t*>(take((g.N + 1) * 8));
+    order = reinterpret_cast<int64_t*>(take(Rc * 8));
+    boxes = reinterpret_cast<Box<T>*>(take(Rc * sizeof(Box<T>)));
+    offs = reinterpret_cast<T*>(take(Rc * 2 * g.spp * sizeof(T)));
+    table = reinterpret_cast<T*>(take(g.num_classes * B * Rc * 2 * sizeof(T)));
+    partial = backward && !g.no_trans ? reinterpret_cast<T*>(take(Rc * g.output_dim * B * 2 * sizeof(T)))
+                                      : nullptr;
+  }
+};
+
+// Bucket lists: key[i] in [0, K) for i in [0, n) -> first (K+1), items (n), ascending within a key.
+void bucket(const std::vector<int64_t>& key, int64_t K, int32_t* first, int32_t* items) {
+  std::fill(first, first + K + 1, 0);
+  for (int64_t k : key) ++first[k + 1];
+  for (int64_t k = 0; k < K; ++k) first[k + 1] += first[k];
+  std::vector<int32_t> fill(first, first + K);
+  for (size_t i = 0; i < key.size(); ++i) items[fill[key[i]]++] = static_cast<int32_t>(i);
+}
+
+// Which group cell and which offset cell each bin uses (contrib's formulas,
+// evaluated in T; clamped for memory safety).
+template <typename T>
+void build_bin_maps(const PSROIGeom& g, Scratch<T>* s) {
+  const int64_t P = g.pooled, G = g.group, Q = g.part;
+  std::vector<int64_t> gkey(P * P), pkey(P * P);
+  for (int64_t ph = 0; ph < P; ++ph) {
+    for (int64_t pw = 0; pw < P; ++pw) {
+      const int64_t gh = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(ph) * G / P)), G);
+      const int64_t gw = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(pw) * G / P)), G);
+      const int64_t qh = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(ph) / P * Q)), Q);
+      const int64_t qw = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(pw) / P * Q)), Q);
+      gkey[ph * P + pw] = gh * G + gw;
+      pkey[ph * P + pw] = qh * Q + qw;
+    }
+  }
+  bucket(gkey, G * G, s->group_first, s->group_bins);
+  bucket(pkey, Q * Q, s->part_first, s->part_bins);
+}
+
+// Steps 1-3 for RoIs [r0, r0 + Rc).
+// Called by every thread of the enclosing parallel region (orphaned
+// worksharing; each construct ends with a barrier).
+template <typename T>
+void build_chunk(const PSROIGeom& g, const T* rois, const T* trans, int64_t r0, int64_t Rc, Scratch<T>* s) {
+  const T scale = static_cast<T>(g.spatial_scale);
+  const T tstd = static_cast<T>(g.trans_std);
+  const int64_t P = g.pooled, B = g.bins(), spp = g.spp, Q = g.part;
+#pragma omp for schedule(static)
+  for (int64_t rl = 0; rl < Rc; ++rl) {
+    const T* roi = rois + (r0 + rl) * 5;
+    Box<T>& b = s->boxes[rl];
+    b.batch = static_cast<int64_t>(roi[0]);
+    b.start_w = static_cast<T>(std::round(roi[1])) * scale - T(0.5);
+    b.start_h = static_cast<T>(std::round(roi[2])) * scale - T(0.5);
+    const T end_w = static_cast<T>(std::round(roi[3]) + 1.) * scale - T(0.5);
+    const T end_h = static_cast<T>(std::round(roi[4]) + 1.) * scale - T(0.5);
+    b.roi_w = std::max(end_w - b.start_w, static_cast<T>(0.1));
+    b.roi_h = std::max(end_h - b.start_h, static_cast<T>(0.1));
+    b.bin_w = b.roi_w / static_cast<T>(P);
+    b.bin_h = b.roi_h / static_cast<T>(P);
+    const T sub_w = b.bin_w / static_cast<T>(spp), sub_h = b.bin_h / static_cast<T>(spp);
+    T* o = s->offs + rl * 2 * spp;
+    for (int64_t i = 0; i < spp; ++i) {
+      o[i] = static_cast<T>(i) * sub_w;
+      o[spp + i] = static_cast<T>(i) * sub_h;
+    }
+  }
+  // RoIs by image (serial: O(Rc + N)).
+#pragma omp single
+  {
+    std::fill(s->image_first, s->image_first + g.N + 1, 0);
+    for (int64_t rl = 0; rl < Rc; ++rl) {
+      const int64_t b = s->boxes[rl].batch;
+      if (b >= 0 && b < g.N) ++s->image_first[b + 1];  // invalid indices were rejected; never index with one
+    }
+    for (int64_t b = 0; b < g.N; ++b) s->image_first[b + 1] += s->image_first[b];
+    std::vector<int64_t> fill(s->image_first, s->image_first + g.N);
+    for (int64_t rl = 0; rl < Rc; ++rl) {
+      const int64_t b = s->boxes[rl].batch;
+      if (b >= 0 && b < g.N) s->order[fill[b]++] = rl;
+    }
+  }
+  // Bin start points with the offsets applied.
+  const int64_t rows = g.num_classes * B;
+#pragma omp for schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t cls = row / B, bin = row % B;
+    const int64_t ph = bin / P, pw = bin % P;
+    const int64_t qh = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(ph) / P * Q)), Q);
+    const int64_t qw = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(pw) / P * Q)), Q);
+    T* t = s->table + row * Rc * 2;
+    for (int64_t rl = 0; rl < Rc; ++rl) {
+      const Box<T>& b = s->boxes[rl];
+      T tx = T(0), ty = T(0);
+      if (!g.no_trans) {
+        const T* tr = trans + ((r0 + rl) * g.num_classes + cls) * 2 * Q * Q + qh * Q + qw;
+        tx = tr[0] * tstd;
+        ty = tr[Q * Q] * tstd;
+      }
+      T wstart = static_cast<T>(pw) * b.bin_w + b.start_w;
+      wstart += tx * b.roi_w;
+      T hstart = static_cast<T>(ph) * b.bin_h + b.start_h;
+      hstart += ty * b.roi_h;
+      t[2 * rl] = wstart;
+      t[2 * rl + 1] = hstart;
+    }
+  }
+}
+
+// Valid sample columns (or rows) of one bin, packed at the front: corner
+// indices and fractions by the PSROI rule (psroi_axis, bilinear.h). SPP > 0
+// fixes the sample count at compile time (loops unroll, the arrays live in
+// registers); SPP == 0 takes it at run time.
+template <typename T, int SPP>
+struct Axis {
+  static constexpr int kCap = SPP > 0 ? SPP : 1;
+  int32_t lo_f[kCap], hi_f[kCap];
+  T frac_f[kCap];
+  std::vector<int32_t> lo_v, hi_v;
+  std::vector<T> frac_v;
+  int32_t* lo;
+  int32_t* hi;
+  T* frac;
+  explicit Axis(int64_t spp) {
+    if (SPP > 0) {
+      lo = lo_f;
+      hi = hi_f;
+      frac = frac_f;
+    } else {
+      lo_v.resize(spp);
+      hi_v.resize(spp);
+      frac_v.resize(spp);
+      lo = lo_v.data();
+      hi = hi_v.data();
+      frac = frac_v.data();
+    }
+  }
+  Axis(const Axis&) = delete;
+  Axis& operator=(const Axis&) = delete;
+
+  // Returns the number of valid samples.
+  inline int64_t build(T start, const T* offs, int64_t spp_rt, int64_t n) {
+    const int64_t spp = SPP > 0 ? SPP : spp_rt;
+    int64_t k = 0;
+    for (int64_t i = 0; i < spp; ++i) k += psroi_axis(start + offs[i], n, &lo[k], &hi[k], &frac[k]) ? 1 : 0;
+    return k;
+  }
+};
+
+// Per-row scratch of one bin (capacity 2*spp rows): horizontal interpolations
+// H, horizontal differences G and summed row weights Wy.
+template <typename T, int SPP>
+struct RowCache {
+  static constexpr int kCap = SPP > 0 ? 2 * SPP : 1;
+  T h_f[kCap], g_f[kCap], w_f[kCap];
+  std::vector<T> h_v, g_v, w_v;
+  T* h;
+  T* g;
+  T* w;
+  explicit RowCache(int64_t spp) {
+    if (SPP > 0) {
+      h = h_f;
+      g = g_f;
+      w = w_f;
+    } else {
+      h_v.resize(2 * spp);
+      g_v.resize(2 * spp);
+      w_v.resize(2 * spp);
+      h = h_v.data();
+      g = g_v.data();
+      w = w_v.data();
+    }
+  }
+  RowCache(const RowCache&) = delete;
+  RowCache& operator=(const RowCache&) = delete;
+};
+
+// Sum over a bin's valid columns of the horizontal interpolation in one row
+// (h) and of the horizontal differences row[ceil] - row[floor] (g).
+template <typename T, int SPP>
+inline void row_interp_diff(const T* row, const Axis<T, SPP>& xs, int64_t nw, T* h, T* g) {
+  T acc = T(0), dif = T(0);
+  for (int64_t i = 0; i < nw; ++i) {
+    const T v0 = row[xs.lo[i]], v1 = row[xs.hi[i]];
+    acc += (T(1) - xs.frac[i]) * v0 + xs.frac[i] * v1;
+    dif += v1 - v0;
+  }
+  *h = acc;
+  *g = dif;
+}
+
+// drow[x] += a * (column weight of x) for the bin's valid columns.
+template <typename T, int SPP>
+inline void scatter_row(T* drow, const Axis<T, SPP>& xs, int64_t nw, T a) {
+  for (int64_t i = 0; i < nw; ++i) {
+    drow[xs.lo[i]] += a * (T(1) - xs.frac[i]);
+    drow[xs.hi[i]] += a * xs.frac[i];
+  }
+}
+
+// Requests a whole data plane ahead of the scattered sample reads: in order,
+// the hardware prefetcher streams it; sample order would miss line by line.
+template <typename T>
+inline void prefetch_plane(const T* p, int64_t n) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int64_t i = 0; i < n; i += kLine) __builtin_prefetch(p + i, 0, 3);
+}
+
+template <typename T>
+void fill_zero(T* p, int64_t count) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; i += 65536) std::memset(p + i, 0, sizeof(T) * std::min<int64_t>(65536, count - i));
+}
+
+}  // namespace
+
+template <typename T>
+RoiProblem psroi_check_rois(const PSROIGeom& g, const T* rois) {
+  RoiProblem p;
+  for (int64_t r = 0; r < g.R; ++r) {
+    const T* v = rois + r * 5;
+    for (int k = 0; k < 5; ++k) {
+      if (!std::isfinite(v[k])) {
+        p.roi = r;
+        p.what = "is not finite";
+        p.value = static_cast<double>(v[k]);
+        return p;
+      }
+    }
+    if (v[0] != std::floor(v[0])) {
+      p.roi = r;
+      p.what = "batch index is not an integer";
+      p.value = static_cast<double>(v[0]);
+      return p;
+    }
+    if (v[0] < T(0) || v[0] >= static_cast<T>(g.N)) {
+      p.roi = r;
+      p.what = "batch index is out of range";
+      p.value = static_cast<double>(v[0]);
+      return p;
+    }
+    if (v[3] < v[1]) {
+      p.roi = r;
+      p.what = "has x2 < x1";
+      p.value = static_cast<double>(v[3]);
+      return p;
+    }
+    if (v[4] < v[2]) {
+      p.roi = r;
+      p.what = "has y2 < y1";
+      p.value = static_cast<double>(v[4]);
+      return p;
+    }
+  }
+  return p;
+}
+
+template <typename T>
+size_t psroi_workspace_bytes(const PSROIGeom& g, bool backward) {
+  return Scratch<T>::bytes(g, chunk_rois<T>(g, backward), backward);
+}
+
+namespace {
+
+// Forward over one chunk of RoIs, called by every thread of the enclosing
+// parallel region. Threads own data planes (units); chunks of GG units = all
+// group cells of one (image, ctop), so the output rows (roi, ctop, :) they
+// fill stay in that thread's cache.
+template <typename T, int SPP>
+void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t Rc, const T* data, T* out) {
+  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins(), spp = g.spp;
+  const int64_t cpc = g.channels_per_class();
+  {
+    Axis<T, SPP> xs(spp), ys(spp);
+#pragma omp for schedule(dynamic, GG)
+    for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
+      const int64_t b = unit / g.C, c = unit % g.C;
+      const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
+      const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
+      if (i0 == i1) continue;
+      const T* plane = data + unit * HW;
+      prefetch_plane(plane, HW);
+      if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t rl = s.order[i];
+        const T* o = s.offs + rl * 2 * spp;
+        T* orow = out + ((r0 + rl) * g.output_dim + ctop) * B;
+        for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {
+          const int64_t bin = s.group_bins[k];
+          const T* t = s.table + ((cls * B + bin) * Rc + rl) * 2;
+          const int64_t nw = xs.build(t[0], o, spp, g.W);
+          const int64_t nh = nw ? ys.build(t[1], o + spp, spp, g.H) : 0;
+          T sum = T(0);
+          for (int64_t ih = 0; ih < nh; ++ih) {
+            const T* r_lo = plane + int64_t(ys.lo[ih]) * g.W;
+            const T* r_hi = plane + int64_t(ys.hi[ih]) * g.W;
+            const T dy = ys.frac[ih];
+            for (int64_t iw = 0; iw < nw; ++iw) {
+              const T dx = xs.frac[iw];
+              const int32_t x0 = xs.lo[iw], x1 = xs.hi[iw];
+              // contrib's terms and order, so the result is bit-identical
+              const T val = (1 - dx) * (1 - dy) * r_lo[x0] + (1 - dx) * dy * r_hi[x0] +
+                            dx * (1 - dy) * r_lo[x1] + dx * dy * r_hi[x1];
+              sum += val;
+            }
+          }
+          const int64_t count = nw * nh;
+          orow[bin] = count == 0 ? T(0) : sum / static_cast<T>(count);
+        }
+      }
+    }
+  }
+}
+
+// Backward over one chunk (every thread of the enclosing region): scatters
+// into the owned dData planes (zeroed by the first chunk) and writes one
+// partial offset gradient per (roi, ctop, bin).
+template <typename T, int SPP>
+void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t Rc, const T* dout,
+                   const T* data, T* ddata) {
+  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins(), spp = g.spp;
+  const int64_t cpc = g.channels_per_class();
+  const T tstd = static_cast<T>(g.trans_std);
+  const bool want_trans = !g.no_trans, first_chunk = r0 == 0;
+  {
+    Axis<T, SPP> xs(spp), ys(spp);
+    RowCache<T, SPP> rc(spp);
+#pragma omp for schedule(dynamic, GG)
+    for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
+      const int64_t b = unit / g.C, c = unit % g.C;
+      const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
+      T* dplane = ddata + unit * HW;
+      if (first_chunk) std::memset(dplane, 0, sizeof(T) * HW);
+      const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
+      if (i0 == i1) continue;
+      const T* plane = data + unit * HW;
+      if (want_trans) prefetch_plane(plane, HW);
+      if (!first_chunk) prefetch_plane(dplane, HW);
+      if (want_trans && unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t rl = s.order[i];
+        const T* o = s.offs + rl * 2 * spp;
+        const Box<T>& box = s.boxes[rl];
+        const T* drow = dout + ((r0 + rl) * g.output_dim + ctop) * B;
+        T* prow = want_trans ? s.partial + (rl * g.output_dim + ctop) * B * 2 : nullptr;
+        for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {
+          const int64_t bin = s.group_bins[k];
+          const T* t = s.table + ((cls * B + bin) * Rc + rl) * 2;
+          const int64_t nw = xs.build(t[0], o, spp, g.W);
+          const int64_t nh = nw ? ys.build(t[1], o + spp, spp, g.H) : 0;
+          const int64_t count = nw * nh;
+          if (count == 0) {
+            if (prow) prow[2 * bin] = prow[2 * bin + 1] = T(0);
+            continue;
+          }
+          const T dv = drow[bin] / static_cast<T>(count);
+          // Separable as in forward: dP += dv * Wy (x) Wx over the bin's rows and
+          // columns; offset gradients from per-row sums H (interpolation) and
+          // G (differences): d/dx = sum_y Wy[y] G(y), d/dy = sum_ih H(hi) - H(lo).
+          T sx = T(0), sy = T(0);
+          const int64_t base = ys.lo[0], span = int64_t(ys.hi[nh - 1]) - base + 1;
+          if (span >= 1 && span <= 2 * nh) {
+            for (int64_t j = 0; j < span; ++j) rc.w[j] = T(0);
+            for (int64_t ih = 0; ih < nh; ++ih) {
+              rc.w[ys.lo[ih] - base] += T(1) - ys.frac[ih];
+              rc.w[ys.hi[ih] - base] += ys.frac[ih];
+            }
+            for (int64_t j = 0; j < span; ++j) {
+              const int64_t y = (base + j) * g.W;
+              scatter_row(dplane + y, xs, nw, dv * rc.w[j]);
+              if (want_trans) {
+                row_interp_diff(plane + y, xs, nw, &rc.h[j], &rc.g[j]);
+                sx += rc.w[j] * rc.g[j];
+              }
+            }
+            if (want_trans) {
+              for (int64_t ih = 0; ih < nh; ++ih) sy += rc.h[ys.hi[ih] - base] - rc.h[ys.lo[ih] - base];
+            }
+          } else {
+            for (int64_t ih = 0; ih < nh; ++ih) {
+              const T dy = ys.frac[ih];
+              const int64_t y0 = int64_t(ys.lo[ih]) * g.W, y1 = int64_t(ys.hi[ih]) * g.W;
+              scatter_row(dplane + y0, xs, nw, dv * (T(1) - dy));
+              scatter_row(dplane + y1, xs, nw, dv * dy);
+              if (want_trans) {
+                T h0, g0, h1, g1;
+                row_interp_diff(plane + y0, xs, nw, &h0, &g0);
+                row_interp_diff(plane + y1, xs, nw, &h1, &g1);
+                sx += (T(1) - dy) * g0 + dy * g1;
+                sy += h1 - h0;
+              }
+            }
+          }
+          if (prow) {
+            prow[2 * bin] = sx * (tstd * dv * box.roi_w);
+            prow[2 * bin + 1] = sy * (tstd * dv * box.roi_h);
+          }
+        }
+      }
+    }
+  }
+}
+
+// dTrans of one chunk (every thread of the enclosing region): one owner per
+// (roi, class, part cell), fixed order.
+template <typename T>
+void reduce_trans(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t Rc, T* dtrans) {
+  const int64_t B = g.bins(), QQ = g.part * g.part, cpc = g.channels_per_class();
+  const int64_t items = Rc * g.num_classes * QQ;
+#pragma omp for schedule(static)
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t rl = it / (g.num_classes * QQ), rest = it % (g.num_classes * QQ);
+    const int64_t cls = rest / QQ, q = rest % QQ;
+    T sx = T(0), sy = T(0);
+    for (int64_t ctop = cls * cpc; ctop < (cls + 1) * cpc; ++ctop) {
+      const T* prow = s.partial + (rl * g.output_dim + ctop) * B * 2;
+      for (int32_t k = s.part_first[q]; k < s.part_first[q + 1]; ++k) {
+        const int64_t bin = s.part_bins[k];
+        sx += prow[2 * bin];
+        sy += prow[2 * bin + 1];
+      }
+    }
+    T* dt = dtrans + ((r0 + rl) * g.num_classes + cls) * 2 * QQ + q;
+    dt[0] = sx;
+    dt[QQ] = sy;
+  }
+}
+
+}  // namespace
+
+// One parallel region per call: waking the worker threads once matters on
+// busy or virtualised machines, where a wake-up can cost milliseconds.
+template <typename T>
+void psroi_forward(const PSROIGeom& g, const T* data, const T* rois, const T* trans, T* out,
+                   void* workspace) {
+  if (g.R <= 0) return;
+  const int64_t Rc_max = chunk_rois<T>(g, false);
+  Scratch<T> s(g, Rc_max, false, workspace);
+  build_bin_maps(g, &s);
+#pragma omp parallel
+  for (int64_t r0 = 0; r0 < g.R; r0 += Rc_max) {
+    const int64_t Rc = std::min(Rc_max, g.R - r0);
+    build_chunk(g, rois, trans, r0, Rc, &s);
+    switch (g.spp) {  // the common sample counts get unrolled kernels
+      case 1: forward_pass<T, 1>(g, s, r0, Rc, data, out); break;
+      case 2: forward_pass<T, 2>(g, s, r0, Rc, data, out); break;
+      case 3: forward_pass<T, 3>(g, s, r0, Rc, data, out); break;
+      case 4: forward_pass<T, 4>(g, s, r0, Rc, data, out); break;
+      default: forward_pass<T, 0>(g, s, r0, Rc, data, out); break;
+    }
+  }
+}
+
+template <typename T>
+void psroi_backward(const PSROIGeom& g, const T* dout, const T* data, const T* rois, const T* trans,
+                    T* ddata, T* dtrans, void* workspace) {
+  if (g.R <= 0) {
+    fill_zero(ddata, g.N * g.C * g.H * g.W);
+    return;
+  }
+  const int64_t Rc_max = chunk_rois<T>(g, true);
+  Scratch<T> s(g, Rc_max, true, workspace);
+  build_bin_maps(g, &s);
+#pragma omp parallel
+  for (int64_t r0 = 0; r0 < g.R; r0 += Rc_max) {
+    const int64_t Rc = std::min(Rc_max, g.R - r0);
+    build_chunk(g, rois, trans, r0, Rc, &s);
+    switch (g.spp) {
+      case 1: backward_pass<T, 1>(g, s, r0, Rc, dout, data, ddata); break;
+      case 2: backward_pass<T, 2>(g, s, r0, Rc, dout, data, ddata); break;
+      case 3: backward_pass<T, 3>(g, s, r0, Rc, dout, data, ddata); break;
+      case 4: backward_pass<T, 4>(g, s, r0, Rc, dout, data, ddata); break;
+      default: backward_pass<T, 0>(g, s, r0, Rc, dout, data, ddata); break;
+    }
+    if (!g.no_trans) reduce_trans(g, s, r0, Rc, dtrans);
+  }
+}
+
+#define DCN_PSROI_INSTANTIATE(T)                                                                    \
+  template RoiProblem psroi_check_rois<T>(const PSROIGeom&, const T*);                              \
+  template size_t psroi_workspace_bytes<T>(const PSROIGeom&, bool);                                 \
+  template void psroi_forward<T>(const PSROIGeom&, const T*, const T*, const T*, T*, void*);        \
+  template void psroi_backward<T>(const PSROIGeom&, const T*, const T*, const T*, const T*, T*, T*, \
+                                  void*);
+DCN_PSROI_INSTANTIATE(float)
+DCN_PSROI_INSTANTIATE(double)
+
+}  // namespace dcnops

@@ -1,0 +1,369 @@
+// Registration of DeformablePSROIPooling: attribute parsing, shape/type
+// inference, run-time RoI checks and thin wrappers around psroi_cpu.cc.
+//
+// Inputs data (N, output_dim*group^2, H, W), rois (R, 5) = [batch, x1, y1, x2, y2]
+// in image coordinates, trans (R, 2*classes, part, part) unless no_trans.
+// One output (R, output_dim, pooled, pooled); contrib's hidden top_count output
+// is recomputed in backward (lib_api ops cannot hide outputs). rois get a zero
+// gradient.
+//
+// Bad values: rois must be finite with an integer batch index in [0, N) and
+// x2 >= x1, y2 >= y1, else MXNetError (the RoI table is small, so forward and
+// backward check it). trans may hold anything: a sample whose coordinate is
+// NaN or infinite fails the positive in-range test and is skipped like a
+// sample outside the map, so NaN/inf offsets give a finite, defined result (0
+// for a bin without valid samples, and a zero gradient) and never an
+// out-of-bounds read.
+#include <climits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../common/attrs.h"
+#include "../common/parallel.h"
+#include "psroi_cpu.h"
+
+using namespace mxnet::ext;
+
+namespace dcnops {
+namespace {
+
+const char* kOp = "DeformablePSROIPooling";
+
+struct PoolParams {
+  double spatial_scale, trans_std;
+  int64_t output_dim, group, pooled, part, spp;
+  bool no_trans;
+
+  int num_inputs() const { return no_trans ? 2 : 3; }
+  std::vector<const char*> input_names() const {
+    if (no_trans) return {"data", "rois"};
+    return {"data", "rois", "trans"};
+  }
+};
+
+bool parse_params(const Attrs& attrs, PoolParams* p) {
+  AttrReader r(kOp, attrs);
+  if (!r.check_known({"spatial_scale", "output_dim", "group_size", "pooled_size", "part_size",
+                      "sample_per_part", "trans_std", "no_trans"}))
+    return false;
+  p->spatial_scale = r.real("spatial_scale", 0, true);
+  p->output_dim = r.integer("output_dim", 0, true);
+  p->group = r.integer("group_size", 0, true);
+  p->pooled = r.integer("pooled_size", 0, true);
+  p->part = r.integer("part_size", 0);
+  p->spp = r.integer("sample_per_part", 1);
+  p->trans_std = r.real("trans_std", 0.0);
+  p->no_trans = r.boolean("no_trans", false);
+  if (!r.ok()) return false;
+  if (!(p->spatial_scale > 0) || float(p->spatial_scale) <= 0.0f)
+    return r.fail() << "attribute 'spatial_scale' must be > 0 (1 / feature stride), got " << p->spatial_scale,
+           false;
+  if (p->trans_std < 0)
+    return r.fail() << "attribute 'trans_std' must be >= 0, got " << p->trans_std, false;
+  const int64_t kMax = 1 << 16;  // keeps every size product far from overflow
+  struct {
+    const char* name;
+    int64_t value, lo;
+  } ints[] = {{"output_dim", p->output_dim, 1}, {"group_size", p->group, 1}, {"pooled_size", p->pooled, 1},
+              {"part_size", p->part, 0},        {"sample_per_part", p->spp, 1}};
+  for (const auto& a : ints) {
+    if (a.value < a.lo || a.value > kMax)
+      return r.fail() << "attribute '" << a.name << "' must be in [" << a.lo << ", " << kMax << "], got "
+                      << a.value,
+             false;
+  }
+  if (p->part == 0) p->part = p->pooled;
+  if (p->output_dim * p->group * p->group > INT_MAX)
+    return r.fail() << "output_dim*group_size^2 = " << p->output_dim * p->group * p->group
+                    << " data channels is too many (must be < 2^31)",
+           false;
+  if (p->pooled * p->pooled > kMax || p->group * p->group > kMax || p->part * p->part > kMax)
+    return r.fail() << "pooled_size, group_size and part_size must each be <= 256", false;
+  return true;
+}
+
+// Checks and completes the input shapes; fills the geometry that depends on
+// shapes only (N, C, H, W, R, classes). Unknown dims are (unsigned)-1; a 0 is a
+// real zero (MXNet turns legacy "0 = unknown" into -1 before calling us).
+bool infer_all(const PoolParams& p, std::vector<Shape>* in, PSROIGeom* g) {
+  if ((int)in->size() != p.num_inputs()) {
+    DCN_ERROR(kOp) << "expected " << p.num_inputs() << " inputs ("
+                   << (p.no_trans ? "data, rois" : "data, rois, trans") << "), got " << in->size();
+    return false;
+  }
+  const int64_t C = p.output_dim * p.group * p.group;
+  Shape& data = (*in)[0];
+  Shape& rois = (*in)[1];
+  g->N = g->H = g->W = -1;
+  g->C = C;
+  if (!data.empty()) {
+    if (data.size() != 4) {
+      DCN_ERROR(kOp) << "input 'data' must be 4-D (N, C, H, W), got " << data.size() << "-D shape "
+                     << shape_str(data);
+      return false;
+    }
+    if (data[1] != kUnknownDim && data[1] != C) {
+      DCN_ERROR(kOp) << "input 'data' has " << data[1] << " channels, expected output_dim*group_size^2 = "
+                     << p.output_dim << "*" << p.group << "^2 = " << C;
+      return false;
+    }
+    if ((data[2] != kUnknownDim && data[2] == 0) || (data[3] != kUnknownDim && data[3] == 0)) {
+      DCN_ERROR(kOp) << "input 'data' must have H, W >= 1, got shape " << shape_str(data);
+      return false;
+    }
+    if (data[2] != kUnknownDim && data[3] != kUnknownDim && int64_t(data[2]) * data[3] >= (int64_t(1) << 31)) {
+      DCN_ERROR(kOp) << "input 'data' plane H*W = " << int64_t(data[2]) * data[3] << " is too large (< 2^31)";
+      return false;
+    }
+    data[1] = unsigned(C);
+    g->N = data[0] == kUnknownDim ? -1 : data[0];
+    g->H = data[2] == kUnknownDim ? -1 : data[2];
+    g->W = data[3] == kUnknownDim ? -1 : data[3];
+  }
+  unsigned R = kUnknownDim;
+  if (!rois.empty()) {
+    if (rois.size() != 2 || (rois[1] != kUnknownDim && rois[1] != 5)) {
+      DCN_ERROR(kOp) << "input 'rois' must be 2-D (R, 5) = [batch_index, x1, y1, x2, y2], got shape "
+                     << shape_str(rois);
+      return false;
+    }
+    rois[1] = 5;
+    R = rois[0];
+  }
+  g->num_classes = 1;
+  if (!p.no_trans) {
+    Shape& trans = (*in)[2];
+    if (!trans.empty()) {
+      const Shape want_tail = {unsigned(p.part), unsigned(p.part)};
+      bool ok = trans.size() == 4;
+      if (ok && ((trans[2] != kUnknownDim && trans[2] != p.part) || (trans[3] != kUnknownDim && trans[3] != p.part)))
+        ok = false;
+      if (ok && trans[1] != kUnknownDim && (trans[1] == 0 || trans[1] % 2 != 0)) ok = false;
+      if (!ok) {
+        DCN_ERROR(kOp) << "input 'trans' must be 4-D (R, 2*num_classes, part_size, part_size) = (R, 2*k, "
+                       << p.part << ", " << p.part << "), got shape " << shape_str(trans);
+        return false;
+      }
+      if (trans[1] != kUnknownDim) {
+        g->num_classes = trans[1] / 2;
+        if (p.output_dim % g->num_classes != 0) {
+          DCN_ERROR(kOp) << "input 'trans' has " << trans[1] << " channels = 2*" << g->num_classes
+                         << " classes, but output_dim (" << p.output_dim
+                         << ") is not divisible by the class count";
+          return false;
+        }
+      }
+      if (trans[0] != kUnknownDim) {
+        if (R != kUnknownDim && trans[0] != R) {
+          DCN_ERROR(kOp) << "input 'trans' has " << trans[0] << " rows but 'rois' has " << R
+                         << "; both need one row per RoI";
+          return false;
+        }
+        R = trans[0];
+      }
+      trans[2] = trans[3] = unsigned(p.part);
+      if (R != kUnknownDim) trans[0] = R;
+    }
+  }
+  if (R != kUnknownDim && rois.empty()) rois = {R, 5};
+  if (R != kUnknownDim) rois[0] = R;
+  // lib_api hands shapes back as unsigned values: an unknown dim returned here
+  // would come back as a real 4294967295, so every shape must end up known.
+  const std::vector<const char*> names = p.input_names();
+  for (size_t i = 0; i < in->size(); ++i) {
+    const Shape& sh = (*in)[i];
+    bool known = !sh.empty();
+    for (unsigned d : sh) known = known && d != kUnknownDim;
+    if (!known) {
+      DCN_ERROR(kOp) << "the shape of input '" << names[i] << "' must be known, got "
+                     << (sh.empty() ? std::string("unknown") : shape_str(sh))
+                     << (i == 1 && !sh.empty() ? " (legacy MXNet reads a 0 dimension as unknown: an empty RoI list "
+                                                 "needs numpy shape semantics, e.g. `with mx.np_shape(True):`)"
+                                               : "");
+      return false;
+    }
+  }
+  g->R = int64_t(R);
+  g->output_dim = p.output_dim;
+  g->group = p.group;
+  g->pooled = p.pooled;
+  g->part = p.part;
+  g->spp = p.spp;
+  g->no_trans = p.no_trans;
+  g->spatial_scale = float(p.spatial_scale);
+  g->trans_std = float(p.trans_std);
+  return true;
+}
+
+MXReturnValue parse_attrs(const Attrs& attrs, int* num_in, int* num_out) {
+  PoolParams p;
+  if (!parse_params(attrs, &p)) return MX_FAIL;
+  *num_in = p.num_inputs();
+  *num_out = 1;
+  return MX_SUCCESS;
+}
+
+MXReturnValue infer_type(const Attrs& attrs, std::vector<int>* in, std::vector<int>* out) {
+  PoolParams p;
+  if (!parse_params(attrs, &p)) return MX_FAIL;
+  return infer_float_types(kOp, p.input_names(), in, out);
+}
+
+MXReturnValue infer_shape(const Attrs& attrs, std::vector<Shape>* in, std::vector<Shape>* out) {
+  PoolParams p;
+  PSROIGeom g;
+  if (!parse_params(attrs, &p) || !infer_all(p, in, &g)) return MX_FAIL;
+  (*out)[0] = {unsigned(g.R), unsigned(p.output_dim), unsigned(p.pooled), unsigned(p.pooled)};
+  return MX_SUCCESS;
+}
+
+// Re-validates the actual tensors (a graph may bypass shape inference),
+// including the RoI values, and returns the full geometry.
+bool validate_tensors(const PoolParams& p, const std::vector<MXTensor>& ins, PSROIGeom* g) {
+  const std::vector<const char*> names = p.input_names();
+  if (ins.size() != names.size()) {
+    DCN_ERROR(kOp) << "expected " << names.size() << " inputs, got " << ins.size();
+    return false;
+  }
+  const int dtype = ins[0].dtype;
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    if (ins[i].ctx.dev_type != "cpu") {
+      DCN_ERROR(kOp) << "input '" << names[i] << "' is on " << ins[i].ctx.dev_type
+                     << "; this build runs on cpu only";
+      return false;
+    }
+    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64)) {
+      DCN_ERROR(kOp) << "input '" << names[i] << "' has dtype " << dtype_name(ins[i].dtype)
+                     << ", expected float32 or float64 shared by all inputs";
+      return false;
+    }
+    Shape s;
+    for (int64_t d : ins[i].shape) {
+      if (d < 0 || d >= int64_t(kUnknownDim)) {
+        DCN_ERROR(kOp) << "input '" << names[i] << "' has an invalid dimension " << d;
+        return false;
+      }
+      s.push_back(unsigned(d));
+    }
+    shapes.push_back(s);
+  }
+  if (shapes[0].size() != 4) {  // infer_all accepts an unknown (empty) data shape; a tensor has one
+    DCN_ERROR(kOp) << "input 'data' must be 4-D (N, C, H, W), got " << shapes[0].size() << "-D shape "
+                   << shape_str(shapes[0]);
+    return false;
+  }
+  if (shapes[1].size() != 2) {
+    DCN_ERROR(kOp) << "input 'rois' must be 2-D (R, 5) = [batch_index, x1, y1, x2, y2], got shape "
+                   << shape_str(shapes[1]);
+    return false;
+  }
+  if (!p.no_trans && shapes[2].size() != 4) {
+    DCN_ERROR(kOp) << "input 'trans' must be 4-D (R, 2*num_classes, part_size, part_size), got shape "
+                   << shape_str(shapes[2]);
+    return false;
+  }
+  std::vector<Shape> checked = shapes;
+  if (!infer_all(p, &checked, g)) return false;
+  if (checked != shapes) {
+    DCN_ERROR(kOp) << "input shapes are inconsistent";
+    return false;
+  }
+  const void* roi_ptr = ins[1].data_ptr;
+  RoiProblem bad = dtype == kFloat64 ? psroi_check_rois(*g, static_cast<const double*>(roi_ptr))
+                                     : psroi_check_rois(*g, static_cast<const float*>(roi_ptr));
+  if (bad.roi >= 0) {
+    const void* v = roi_ptr;
+    auto at = [&](int k) {
+      return dtype == kFloat64 ? static_cast<const double*>(v)[bad.roi * 5 + k]
+                               : double(static_cast<const float*>(v)[bad.roi * 5 + k]);
+    };
+    DCN_ERROR(kOp) << "input 'rois' row " << bad.roi << " = [" << at(0) << ", " << at(1) << ", " << at(2)
+                   << ", " << at(3) << ", " << at(4) << "] " << bad.what
+                   << " (expected finite [batch_index, x1, y1, x2, y2] with an integer batch_index in [0, "
+                   << g->N << ") and x2 >= x1, y2 >= y1)";
+    return false;
+  }
+  return true;
+}
+
+void* workspace(const OpResource& res, size_t bytes) {
+  if (bytes >= size_t(INT_MAX)) {
+    DCN_ERROR(kOp) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
+    return nullptr;
+  }
+  void* ws = res.alloc_cpu(int(bytes));
+  if (!ws) DCN_ERROR(kOp) << "could not allocate " << bytes << " bytes of workspace";
+  return ws;
+}
+
+template <typename T>
+MXReturnValue forward_typed(const PoolParams& p, const PSROIGeom& g, std::vector<MXTensor>* in,
+                            std::vector<MXTensor>* out, const OpResource& res) {
+  if (g.R == 0) return MX_SUCCESS;
+  ThreadScope threads;
+  void* ws = workspace(res, psroi_workspace_bytes<T>(g, false));
+  if (!ws) return MX_FAIL;
+  psroi_forward<T>(g, (*in)[0].data<T>(), (*in)[1].data<T>(), p.no_trans ? nullptr : (*in)[2].data<T>(),
+                   (*out)[0].data<T>(), ws);
+  return MX_SUCCESS;
+}
+
+template <typename T>
+MXReturnValue backward_typed(const PoolParams& p, const PSROIGeom& g, std::vector<MXTensor>* in,
+                             std::vector<MXTensor>* out, const OpResource& res) {
+  // in: dout, data, rois[, trans], output;  out: ddata, drois[, dtrans].
+  ThreadScope threads;
+  void* ws = workspace(res, psroi_workspace_bytes<T>(g, true));
+  if (!ws) return MX_FAIL;
+  T* drois = (*out)[1].data<T>();
+  for (int64_t i = 0; i < g.R * 5; ++i) drois[i] = T(0);
+  psroi_backward<T>(g, (*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(),
+                    p.no_trans ? nullptr : (*in)[3].data<T>(), (*out)[0].data<T>(),
+                    p.no_trans ? nullptr : (*out)[2].data<T>(), ws);
+  return MX_SUCCESS;
+}
+
+MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
+                      const OpResource& res) {
+  PoolParams p;
+  PSROIGeom g;
+  if (!parse_params(attrs, &p) || !validate_tensors(p, *in, &g)) return MX_FAIL;
+  if ((*in)[0].dtype == kFloat64) return forward_typed<double>(p, g, in, out, res);
+  return forward_typed<float>(p, g, in, out, res);
+}
+
+MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
+                       const OpResource& res) {
+  PoolParams p;
+  PSROIGeom g;
+  if (!parse_params(attrs, &p)) return MX_FAIL;
+  const size_t n_fwd = p.num_inputs();
+  if (in->size() != n_fwd + 2 || out->size() != n_fwd) {
+    DCN_ERROR(kOp) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
+    return MX_FAIL;
+  }
+  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
+  if (!validate_tensors(p, fwd_in, &g)) return MX_FAIL;
+  const MXTensor& dout = (*in)[0];
+  const std::vector<int64_t> want = {g.R, p.output_dim, p.pooled, p.pooled};
+  if (dout.dtype != fwd_in[0].dtype || dout.shape != want) {
+    DCN_ERROR(kOp) << "output gradient has shape " << shape_str(dout.shape) << " and dtype "
+                   << dtype_name(dout.dtype) << ", expected " << shape_str(want) << " "
+                   << dtype_name(fwd_in[0].dtype);
+    return MX_FAIL;
+  }
+  if ((*in)[0].dtype == kFloat64) return backward_typed<double>(p, g, in, out, res);
+  return backward_typed<float>(p, g, in, out, res);
+}
+
+}  // namespace
+}  // namespace dcnops
+
+REGISTER_OP(DeformablePSROIPooling)
+    .setParseAttrs(dcnops::parse_attrs)
+    .setInferType(dcnops::infer_type)
+    .setInferShape(dcnops::infer_shape)
+    .setForward(dcnops::forward, "cpu")
+    .setBackward(dcnops::backward, "cpu");
