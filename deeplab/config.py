@@ -1,0 +1,43 @@
+"""From the typed experiment config (``dcn.config``) to the DeepLab pieces.
+
+The schema has no width key, so (as for R-FCN) a width divisor token ``w<n>``
+in ``symbol`` shrinks the net (``resnet_v1_18_w8_deeplab_dcn``); without one
+the synthetic dataset gets 4 (a CPU-sized net) and real datasets 1. Depth,
+deformable layers, offset groups and the conv5 dilation come from ``network.*``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict
+
+from dcn.config import Config
+
+from .model import DeepLabSpec
+
+SYNTHETIC_WIDTH_DIVISOR = 4
+
+# the original's lr multipliers: biases of fc6 and of the offset convs learn twice as fast
+# (the upsampling deconvolution is fixed: grad_req='null')
+LR_MULT: Dict[str, float] = {r"^fc6_bias$": 2.0, r"_offset_bias$": 2.0}
+
+
+def width_divisor(cfg: Config) -> int:
+    m = re.search(r"(?:^|_)w(\d+)(?:_|$)", cfg.symbol)
+    if m:
+        return int(m.group(1))
+    return SYNTHETIC_WIDTH_DIVISOR if cfg.dataset.dataset == "synthetic" else 1
+
+
+def model_spec(cfg: Config) -> DeepLabSpec:
+    net = cfg.network
+    return DeepLabSpec(num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
+                       num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
+                       dilation=net.dilation)
+
+
+def check_train_config(cfg: Config) -> None:
+    """What this DeepLab does not support, named before any work is done."""
+    if cfg.TRAIN.BATCH_IMAGES != 1:
+        raise ValueError("DeepLab trains one image per device (TRAIN.BATCH_IMAGES: 1), as the original")
+    if cfg.TEST.BATCH_IMAGES != 1:
+        raise ValueError("DeepLab tests one image at a time (TEST.BATCH_IMAGES: 1)")

@@ -1,0 +1,97 @@
+"""Segment images with a trained DeepLab and save colour-coded predictions (VOC palette).
+
+    python -m deeplab.demo --params output/.../deeplab_synthetic-0008.params --images a.jpg b.jpg \
+        [--cfg experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml] [--out demo_out]
+
+For each image writes ``<stem>_seg.png`` (the predicted class map in VOC
+colours, original resolution) and ``<stem>_overlay.png`` (image, prediction
+and a legend of the classes present). The network is built from ``--cfg`` or,
+by default, the ``config.yaml`` that training wrote next to the parameters.
+"""
+from __future__ import annotations
+
+from dcn.utils.env import set_default_threads
+
+set_default_threads()  # before mxnet is imported
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import List, Optional, Sequence  # noqa: E402
+
+import cv2  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from dcn.config import load_config  # noqa: E402
+from dcn.data.image_io import load_image  # noqa: E402
+from dcn.data.synthetic import voc_palette  # noqa: E402
+from dcn.engine import make_contexts  # noqa: E402
+
+from .data import class_names, prepare_image  # noqa: E402
+from .inference import predict_labels  # noqa: E402
+from .test import load_net  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+PALETTE = np.array(voc_palette(), np.uint8).reshape(256, 3)  # RGB; 255 (ignore) is the VOC border colour
+
+
+def colorize(labels: np.ndarray) -> np.ndarray:
+    """Class map (H, W) -> RGB uint8 (H, W, 3) in the VOC colours."""
+    return PALETTE[labels.astype(np.uint8)]
+
+
+def save_prediction(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str], out_dir: Path, stem: str
+                    ) -> List[Path]:
+    """Write ``<stem>_seg.png`` and ``<stem>_overlay.png`` into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    color = colorize(labels)
+    seg_path, overlay_path = out_dir / f"{stem}_seg.png", out_dir / f"{stem}_overlay.png"
+    if not cv2.imwrite(str(seg_path), color[:, :, ::-1]):
+        raise OSError(f"{seg_path}: could not write the PNG")
+    h, w = labels.shape
+    fig, axes = plt.subplots(1, 2, figsize=(2 * w / 100.0 + 0.5, h / 100.0 + 0.8), dpi=100)
+    rgb = img_bgr[:, :, ::-1]
+    axes[0].imshow(rgb)
+    axes[0].set_title("image")
+    axes[1].imshow((0.4 * rgb + 0.6 * color).astype(np.uint8))
+    axes[1].set_title("prediction")
+    for ax in axes:
+        ax.axis("off")
+    present = [c for c in np.unique(labels) if c < len(names)]
+    fig.legend(handles=[Patch(color=PALETTE[c] / 255.0, label=names[c]) for c in present],
+               loc="lower center", ncol=min(len(present), 7), fontsize=7, frameon=False)
+    fig.savefig(overlay_path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [seg_path, overlay_path]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params)")
+    ap.add_argument("--images", nargs="+", required=True, help="image files")
+    ap.add_argument("--cfg", default=None, help="experiment YAML (default: config.yaml next to --params)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--out", default="demo_out", help="folder for the PNG files")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml", args.overrides)
+    ctx = make_contexts(cfg.gpus)[0]
+    net = load_net(cfg, args.params, ctx)
+    names = class_names(cfg)
+    for image in args.images:
+        img = load_image(image)
+        labels = predict_labels(net, prepare_image(img, cfg.test_scales[0], cfg.network.PIXEL_MEANS),
+                                img.shape[:2], ctx)
+        paths = save_prediction(img, labels, names, Path(args.out), Path(image).stem)
+        logger.info("%s: classes %s -> %s", image, [names[c] for c in np.unique(labels) if c < len(names)],
+                    ", ".join(map(str, paths)))
+
+
+if __name__ == "__main__":
+    main()

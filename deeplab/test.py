@@ -1,0 +1,92 @@
+"""Evaluate a trained DeepLab on ``dataset.test_image_set``: mIoU and the per-class IoU table.
+
+    python -m deeplab.test --cfg experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml \
+        [--params output/.../deeplab_synthetic-0008.params] [--max-images N]
+
+Single scale (``test_scales[0]``), no flipping; the class probabilities are
+resized to the original image and compared with its full-resolution label
+(255 ignored). Without ``--params`` the checkpoint of ``TEST.test_epoch``
+(0: ``TRAIN.end_epoch``) in ``output_path`` is used.
+"""
+from __future__ import annotations
+
+from dcn.utils.env import set_default_threads
+
+set_default_threads()  # before mxnet is imported
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import List, Optional  # noqa: E402
+
+import mxnet as mx  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import operators  # noqa: E402
+from dcn.config import Config, add_config_args, config_from_args  # noqa: E402
+from dcn.engine import make_contexts  # noqa: E402
+from dcn.engine.checkpoint import checkpoint_path  # noqa: E402
+from dcn.evaluation import SegmentationEvaluator, SegResult  # noqa: E402
+
+from .config import model_spec  # noqa: E402
+from .data import check_num_classes, class_names, load_dataset, prepare_image  # noqa: E402
+from .inference import predict_labels  # noqa: E402
+from .loss import IGNORE_LABEL  # noqa: E402
+from .model import DeepLab  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def default_params_path(cfg: Config) -> Path:
+    epoch = cfg.TEST.test_epoch or cfg.TRAIN.end_epoch
+    return checkpoint_path(cfg.output_path, cfg.TRAIN.model_prefix, epoch).with_suffix(".params")
+
+
+def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> DeepLab:
+    operators.load()
+    net = DeepLab(model_spec(cfg))
+    net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
+    net.load_parameters(str(params_path), ctx=ctx)
+    net.hybridize()
+    return net
+
+
+def evaluate(net: DeepLab, cfg: Config, max_images: int = 0, ctx: Optional[mx.Context] = None,
+             progress: bool = True) -> SegResult:
+    """Segment every test image (or the first ``max_images``) and accumulate the confusion matrix."""
+    ctx = ctx or make_contexts(cfg.gpus)[0]
+    if len(cfg.test_scales) > 1:
+        logger.warning("multi-scale testing is not implemented; using %s only", cfg.test_scales[0])
+    dataset = load_dataset(cfg, train=False)
+    check_num_classes(cfg, dataset)
+    evaluator = SegmentationEvaluator(cfg.dataset.NUM_CLASSES, IGNORE_LABEL, class_names(cfg))
+    n = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
+    for i in tqdm(range(n), desc="test", disable=not progress, leave=False):
+        img, label = dataset[i]
+        data = prepare_image(img, cfg.test_scales[0], cfg.network.PIXEL_MEANS)
+        evaluator.update(predict_labels(net, data, label.shape, ctx), label)
+    return evaluator.evaluate()
+
+
+def format_result(result: SegResult) -> str:
+    """The per-class table, then ``mIoU: xx.xx`` and ``pixel_acc: xx.xx`` (percent)."""
+    return f"{result.table()}\nmIoU: {100 * result.miou:.2f}\npixel_acc: {100 * result.pixel_accuracy:.2f}"
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = add_config_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    parser.add_argument("--params", default=None,
+                        help="trained parameters (default: <output_path>/<model_prefix>-<test_epoch>.params)")
+    parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0 = all)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(args)
+    ctx = make_contexts(cfg.gpus)[0]
+    params = args.params or default_params_path(cfg)
+    net = load_net(cfg, params, ctx)
+    logger.info("evaluating %s on %s %s", params, cfg.dataset.dataset, cfg.dataset.test_image_set)
+    print(format_result(evaluate(net, cfg, max_images=args.max_images, ctx=ctx)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""DeepLab training (one image per device per step).
+
+    python -m deeplab.train --cfg experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml [--set KEY=VALUE ...] [--resume]
+
+SGD with momentum / wd / warmup + step lr from ``TRAIN.*`` (the original
+protocol: the lr drops x0.1 for the last third); a checkpoint
+``<model_prefix>-<epoch>.params`` per epoch and the effective ``config.yaml``
+in ``output_path`` (``dcn.engine``).
+"""
+from __future__ import annotations
+
+from dcn.utils.env import set_default_threads
+
+set_default_threads()  # before mxnet is imported
+
+import logging  # noqa: E402
+from typing import Dict, List, Optional, Tuple  # noqa: E402
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import gluon  # noqa: E402
+
+import operators  # noqa: E402
+from dcn.config import Config, parse_config  # noqa: E402
+from dcn.data.batching import list_batchify, scatter, seg_sample_to_nd  # noqa: E402
+from dcn.data.sampler import AspectRatioGroupSampler  # noqa: E402
+from dcn.engine import TrainLoop, fit, make_contexts  # noqa: E402
+from dcn.modeling.pretrained import load_pretrained  # noqa: E402
+
+from .config import LR_MULT, check_train_config, model_spec  # noqa: E402
+from .data import train_dataset  # noqa: E402
+from .loss import segmentation_loss  # noqa: E402
+from .model import DeepLab  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def build_net(cfg: Config, ctx: List[mx.Context]) -> DeepLab:
+    net = DeepLab(model_spec(cfg))
+    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
+    if cfg.network.pretrained:
+        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
+    net.hybridize()
+    return net
+
+
+def forward(net: DeepLab, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:
+    return segmentation_loss(net(batch["data"]), batch["label"])
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True) -> Tuple[DeepLab, TrainLoop]:
+    """Train as ``cfg`` says; returns the network and the finished loop."""
+    check_train_config(cfg)
+    operators.load()
+    ctx = make_contexts(cfg.gpus)
+    dataset = train_dataset(cfg)
+    if cfg.TRAIN.ASPECT_GROUPING:
+        sampler = AspectRatioGroupSampler(dataset.aspect_ratios(), len(ctx), shuffle=cfg.TRAIN.SHUFFLE,
+                                          seed=cfg.default.seed)
+    else:  # RandomSampler draws from numpy's global state, which the loop reseeds each epoch
+        base = (gluon.data.RandomSampler(len(dataset)) if cfg.TRAIN.SHUFFLE
+                else gluon.data.SequentialSampler(len(dataset)))
+        sampler = gluon.data.BatchSampler(base, len(ctx), last_batch="keep")
+    loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
+                                   num_workers=cfg.default.num_workers)
+
+    def epoch_data(epoch: int):
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        # random crops depend on (seed, epoch) only, so a resumed run sees the same crops
+        dataset.transform.rng = np.random.default_rng([cfg.default.seed, epoch])
+        return loader
+
+    net = build_net(cfg, ctx)
+    logger.info("DeepLab: %s", net.spec)
+    loop = fit(cfg, net, forward, epoch_data, len(dataset), resume=resume, ctx=ctx, lr_mult=LR_MULT,
+               split_fn=lambda batch, ctxs: scatter(batch, ctxs, seg_sample_to_nd), progress=progress)
+    return net, loop
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    cfg, args = parse_config(argv, description=__doc__.split("\n\n")[0])
+    train(cfg, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()
