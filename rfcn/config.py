@@ -16,7 +16,7 @@ from dcn.config import Config
 
 from .inference import DetectParams
 from .loss import TrainParams
-from .model import RFCNSpec
+from .model import PIXEL_STD, RFCNSpec
 from .targets import AnchorTargetParams, ProposalTargetParams
 
 SYNTHETIC_WIDTH_DIVISOR = 4
@@ -47,7 +47,9 @@ def model_spec(cfg: Config) -> RFCNSpec:
                     num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
                     dilation=net.dilation, deformable_psroi=net.deformable_psroi,
                     class_aware_rpn=is_class_aware_rpn(cfg), anchor_scales=tuple(net.ANCHOR_SCALES),
-                    anchor_ratios=tuple(net.ANCHOR_RATIOS), feat_stride=net.RCNN_FEAT_STRIDE)
+                    anchor_ratios=tuple(net.ANCHOR_RATIOS), feat_stride=net.RCNN_FEAT_STRIDE,
+                    # a scratch net sees unit-scale input; pretrained (Caffe) weights expect raw pixel scale
+                    input_scale=1.0 if net.pretrained else 1.0 / PIXEL_STD)
 
 
 def train_params(cfg: Config) -> TrainParams:

@@ -42,6 +42,7 @@ class RFCNSpec:
     rpn_channels: int = 512
     reduce_channels: int = 1024           # conv_new_1 (paper: "1x1 conv to 1024 channels")
     group_size: int = 7                   # k x k bins
+    input_scale: float = 1.0              # multiplies the (mean-subtracted) image; 1/PIXEL_STD for scratch nets
 
     @property
     def num_anchors(self) -> int:
@@ -75,10 +76,10 @@ class RFCN(Block):
 
         ``scratch`` (no pretrained backbone to load): the backbone's BatchNorm
         uses fixed statistics, so nothing normalises a randomly initialised
-        net and activations grow ~15x through ResNet-18 on raw-pixel-scale
-        input. Start it well conditioned instead: the stem BN scales the input
-        to unit size (1 / PIXEL_STD) and each block's last BN gamma is 0, so
-        every residual block starts as the identity (Goyal et al. 2017).
+        net and activations grow ~15x through ResNet-18. Start it well
+        conditioned instead: each block's last BN gamma is 0, so every
+        residual block starts as the identity (Goyal et al. 2017); with
+        ``spec.input_scale = 1 / PIXEL_STD`` the input is also unit-sized.
         """
         self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
         # Finish deferred shape inference imperatively: the extension ops cannot infer
@@ -88,7 +89,6 @@ class RFCN(Block):
         if self.head is not None:
             self.head_forward(feat, mx.nd.array([[0, 0, 31, 31]], ctx=ctx))
         if scratch:
-            self.backbone.bn_conv1.gamma.set_data(mx.nd.full(self.backbone.bn_conv1.gamma.shape, 1.0 / PIXEL_STD))
             for stage in self.backbone.stages:
                 for block in stage:
                     last = block.bn2c if hasattr(block, "bn2c") else block.bn2b
@@ -103,7 +103,7 @@ class RFCN(Block):
     def forward(self, data: mx.nd.NDArray) -> Tuple[mx.nd.NDArray, mx.nd.NDArray, mx.nd.NDArray, mx.nd.NDArray]:
         """``data`` (1, 3, H, W) -> (R-FCN feature (None for the class-aware RPN), RPN logits (1, N, K), RPN deltas (1, N, 4),
         anchors (1, N, 4))."""
-        feats = self.backbone(data)
+        feats = self.backbone(data * self.spec.input_scale if self.spec.input_scale != 1.0 else data)
         rpn_in, res5 = (feats, None) if self.spec.class_aware_rpn else feats
         logits, deltas = self.rpn(rpn_in)
         anchors = self.anchor_generator(rpn_in)

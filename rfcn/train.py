@@ -67,15 +67,22 @@ def make_forward(params: TrainParams):
     return forward
 
 
+def make_sampler(cfg: Config, dataset, num_devices: int) -> gluon.data.Sampler:
+    """Batches of one image per device; aspect-ratio grouped (reseeded per epoch) or plain."""
+    if cfg.TRAIN.ASPECT_GROUPING:
+        return AspectRatioGroupSampler(dataset.aspect_ratios(), num_devices, shuffle=cfg.TRAIN.SHUFFLE,
+                                       seed=cfg.default.seed)
+    base = (gluon.data.RandomSampler(len(dataset)) if cfg.TRAIN.SHUFFLE
+            else gluon.data.SequentialSampler(len(dataset)))
+    return gluon.data.BatchSampler(base, num_devices, last_batch="keep")
+
+
 def train(cfg: Config, resume: bool = False, progress: bool = True) -> Tuple[RFCN, object]:
     """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``."""
     operators.load()
     ctx = make_contexts(cfg.gpus)
     dataset = train_dataset(cfg)
-    sampler = AspectRatioGroupSampler(dataset.aspect_ratios(), len(ctx), shuffle=cfg.TRAIN.SHUFFLE,
-                                      seed=cfg.default.seed) if cfg.TRAIN.ASPECT_GROUPING else gluon.data.BatchSampler(
-        gluon.data.RandomSampler(len(dataset)) if cfg.TRAIN.SHUFFLE else gluon.data.SequentialSampler(len(dataset)),
-        len(ctx), last_batch="keep")
+    sampler = make_sampler(cfg, dataset, len(ctx))
     loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
                                    num_workers=cfg.default.num_workers)
 

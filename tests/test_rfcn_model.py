@@ -61,12 +61,12 @@ def test_class_aware_rpn_shapes():
 
 
 def test_scratch_init_is_well_conditioned():
-    """Residual blocks start as identity and the stem scales pixels to ~unit size."""
-    net = RFCN(small_spec(num_deformable_layers=0, deformable_psroi=False))
+    """Residual blocks start as identity and the input is scaled to ~unit size."""
+    net = RFCN(small_spec(num_deformable_layers=0, deformable_psroi=False, input_scale=1 / 58.0))
     net.initialize_weights()
     x = mx.nd.random.normal(0, 50, shape=(1, 3, 64, 64))
     feat = net(x)[0]
-    assert np.isfinite(feat.asnumpy()).all() and float(feat.abs().max().asscalar()) < 50
+    assert np.isfinite(feat.asnumpy()).all() and float(feat.abs().max().asscalar()) < 20
 
 
 def test_config_glue():
@@ -74,6 +74,7 @@ def test_config_glue():
     spec = model_spec(cfg)
     assert spec.num_classes == 7 and spec.depth == 18 and spec.num_deformable_layers == 3
     assert spec.deformable_psroi and not spec.class_aware_rpn and spec.width_divisor == 4
+    assert spec.input_scale == pytest.approx(1 / 58.0)  # scratch backbone
     cfg2 = load_config(CFG, ["symbol=resnet_v1_18_w8_class_aware_rpn_dcn"])
     assert is_class_aware_rpn(cfg2) and width_divisor(cfg2) == 8
     with pytest.raises(ValueError):

@@ -25,7 +25,8 @@ def synthetic_batch(index=3, size=128):
 
 def small_net(**kw):
     mx.random.seed(0)
-    net = RFCN(RFCNSpec(num_classes=len(CLASSES) + 1, depth=18, width_divisor=8, anchor_scales=(2, 4, 8), **kw))
+    net = RFCN(RFCNSpec(num_classes=len(CLASSES) + 1, depth=18, width_divisor=8, anchor_scales=(2, 4, 8),
+                        input_scale=1 / 58.0, **kw))
     net.initialize_weights()
     net.hybridize()
     return net
