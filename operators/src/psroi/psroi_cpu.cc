@@ -24,7 +24,11 @@
 // Coordinates are computed with the same operation sequence as contrib and
 // without FMA contraction (pragma below), so skip/clamp decisions and corners
 // are exactly contrib's and the forward result matches it bit for bit.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
+#endif
 
 #include "psroi_cpu.h"
 
@@ -463,14 +467,22 @@ void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t 
           // columns; offset gradients from per-row sums H (interpolation) and
           // G (differences): d/dx = sum_y Wy[y] G(y), d/dy = sum_ih H(hi) - H(lo).
           T sx = T(0), sy = T(0);
-          const int64_t base = ys.lo[0], span = int64_t(ys.hi[nh - 1]) - base + 1;
-          if (span >= 1 && span <= 2 * nh) {
+          // Rows are non-decreasing in ih, but take min/max anyway so the
+          // dense row cache can never be indexed out of range.
+          int64_t base = ys.lo[0], top = ys.hi[0];
+          for (int64_t ih = 1; ih < nh; ++ih) {
+            base = std::min<int64_t>(base, ys.lo[ih]);
+            top = std::max<int64_t>(top, ys.hi[ih]);
+          }
+          const int64_t span = top - base + 1;
+          if (span <= 2 * nh) {
             for (int64_t j = 0; j < span; ++j) rc.w[j] = T(0);
             for (int64_t ih = 0; ih < nh; ++ih) {
               rc.w[ys.lo[ih] - base] += T(1) - ys.frac[ih];
               rc.w[ys.hi[ih] - base] += ys.frac[ih];
             }
             for (int64_t j = 0; j < span; ++j) {
+              if (rc.w[j] == T(0)) continue;  // a row between samples: untouched, as in contrib
               const int64_t y = (base + j) * g.W;
               scatter_row(dplane + y, xs, nw, dv * rc.w[j]);
               if (want_trans) {
@@ -511,23 +523,25 @@ void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t 
 template <typename T>
 void reduce_trans(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t Rc, T* dtrans) {
   const int64_t B = g.bins(), QQ = g.part * g.part, cpc = g.channels_per_class();
-  const int64_t items = Rc * g.num_classes * QQ;
-#pragma omp for schedule(static)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t rl = it / (g.num_classes * QQ), rest = it % (g.num_classes * QQ);
-    const int64_t cls = rest / QQ, q = rest % QQ;
-    T sx = T(0), sy = T(0);
-    for (int64_t ctop = cls * cpc; ctop < (cls + 1) * cpc; ++ctop) {
-      const T* prow = s.partial + (rl * g.output_dim + ctop) * B * 2;
-      for (int32_t k = s.part_first[q]; k < s.part_first[q + 1]; ++k) {
-        const int64_t bin = s.part_bins[k];
-        sx += prow[2 * bin];
-        sy += prow[2 * bin + 1];
+#pragma omp for collapse(2) schedule(static)
+  for (int64_t rl = 0; rl < Rc; ++rl) {
+    for (int64_t cls = 0; cls < g.num_classes; ++cls) {
+      const T* pcls = s.partial + (rl * g.output_dim + cls * cpc) * B * 2;
+      T* dt = dtrans + ((r0 + rl) * g.num_classes + cls) * 2 * QQ;
+      for (int64_t q = 0; q < QQ; ++q) {
+        T sx = T(0), sy = T(0);
+        for (int64_t j = 0; j < cpc; ++j) {
+          const T* prow = pcls + j * B * 2;
+          for (int32_t k = s.part_first[q]; k < s.part_first[q + 1]; ++k) {
+            const int64_t bin = s.part_bins[k];
+            sx += prow[2 * bin];
+            sy += prow[2 * bin + 1];
+          }
+        }
+        dt[q] = sx;
+        dt[QQ + q] = sy;
       }
     }
-    T* dt = dtrans + ((r0 + rl) * g.num_classes + cls) * 2 * QQ + q;
-    dt[0] = sx;
-    dt[QQ] = sy;
   }
 }
 
