@@ -111,3 +111,13 @@ def test_postprocess_per_class_nms_threshold_and_scale():
     # class 0: box 1 suppressed by box 0; class 1: box 1 (0.4) kept, box 0 (0.1) under the threshold
     np.testing.assert_allclose(dets, [[0, 0.8, 5, 5, 25, 25], [1, 0.4, 6, 6, 26, 26]], rtol=1e-6)
     assert len(postprocess(boxes, probs, 1.0, DetectParams(score_thresh=0.0, max_per_image=1))) == 1
+
+
+def test_demo_draws_png(tmp_path):
+    from rfcn.demo import draw_detections
+
+    img = np.full((64, 80, 3), 127, np.uint8)
+    dets = np.array([[0, 0.9, 5, 5, 40, 30], [1, 0.2, 10, 10, 20, 20]], np.float32)
+    out = tmp_path / "x.png"
+    assert draw_detections(img, dets, CLASSES, out, thresh=0.5) == 1
+    assert out.stat().st_size > 0
