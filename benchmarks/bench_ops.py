@@ -1,4 +1,5 @@
-"""Times our operators against MXNet's contrib ops and dense Convolution, in one run.
+"""Times our operators against MXNet's contrib ops and dense Convolution, in one run:
+deformable / modulated convolution (cases A-D) and the R-FCN PS RoI pooling heads.
 
     python -m benchmarks.bench_ops                # all cases, markdown table
     python -m benchmarks.bench_ops --cases A,C --repeats 5 --json out.json
@@ -101,6 +102,49 @@ def conv_rows(case: str, repeats: int) -> list[dict]:
     return rows
 
 
+# R-FCN PS RoI pooling heads: (output_dim, trans classes): 300 RoIs on a 38x63 map,
+# group = pooled = part = 7, sample_per_part 4, trans_std 0.1.
+PSROI_CASES = {
+    "coco_cls": (81, 81),      # trans (300, 162, 7, 7)
+    "voc_cls": (21, 21),       # trans (300, 42, 7, 7)
+    "coco_cls_agnostic": (81, 1),
+    "bbox8": (8, 1),
+}
+
+
+def random_rois(rng: np.random.RandomState, n: int, height: int, width: int) -> np.ndarray:
+    """RoIs in image pixels (feature stride 16) of varied size, [0, x1, y1, x2, y2]."""
+    x1 = rng.uniform(0, width * 16 * 0.8, n)
+    y1 = rng.uniform(0, height * 16 * 0.8, n)
+    w = rng.uniform(16, width * 16 * 0.5, n)
+    h = rng.uniform(16, height * 16 * 0.5, n)
+    return np.stack([np.zeros(n), x1, y1, np.minimum(x1 + w, width * 16 - 1),
+                     np.minimum(y1 + h, height * 16 - 1)], 1)
+
+
+def psroi_rows(case: str, repeats: int) -> list[dict]:
+    out_dim, classes = PSROI_CASES[case]
+    rng = np.random.RandomState(0)
+    H, W, R, k = 38, 63, 300, 7
+    data = mx.nd.array(rng.randn(1, out_dim * k * k, H, W))
+    rois = mx.nd.array(random_rois(rng, R, H, W))
+    trans = mx.nd.array(rng.randn(R, 2 * classes, k, k) * 0.5)
+    attrs = dict(spatial_scale=1 / 16, output_dim=out_dim, group_size=k, pooled_size=k, part_size=k,
+                 sample_per_part=4, trans_std=0.1)
+    rows = []
+    for name, op in (("PS RoI pooling (ours)", mx.nd.DeformablePSROIPooling),
+                     ("PS RoI pooling (contrib)", mx.nd.contrib.DeformablePSROIPooling)):
+        inputs = [data.copy(), rois.copy(), trans.copy()]
+        fwd = median_ms(_runner(op, inputs, attrs, False), repeats)
+        fb = median_ms(_runner(op, inputs, attrs, True), repeats)
+        rows.append(dict(case=f"{case} {tuple(trans.shape)}", op=name, fwd_ms=fwd, fwdbwd_ms=fb))
+        LOG.info("%s %-26s fwd %8.1f ms  fwd+bwd %8.1f ms", case, name, fwd, fb)
+    ours, ref = rows
+    ours["fwd_speedup_vs_contrib"] = ref["fwd_ms"] / ours["fwd_ms"]
+    ours["fwdbwd_speedup_vs_contrib"] = ref["fwdbwd_ms"] / ours["fwdbwd_ms"]
+    return rows
+
+
 def _fmt(v, pattern="{:.1f}"):
     return "n/a" if v is None else pattern.format(v)
 
@@ -119,15 +163,18 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CONV_CASES), help="conv cases, e.g. A,C")
+    parser.add_argument("--cases", default=",".join(CONV_CASES), help="conv cases, e.g. A,C ('' for none)")
+    parser.add_argument("--psroi", default=",".join(PSROI_CASES), help="PS RoI pooling cases ('' for none)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     operators.load()
     rows = []
-    for case in args.cases.split(","):
+    for case in filter(None, args.cases.split(",")):
         rows += conv_rows(case.strip(), args.repeats)
+    for case in filter(None, args.psroi.split(",")):
+        rows += psroi_rows(case.strip(), args.repeats)
     header = (f"mxnet {mx.__version__}, {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print(header)
