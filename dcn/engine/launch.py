@@ -10,6 +10,7 @@ from mxnet import gluon
 
 from ..config.dump import config_to_dict, dump_config
 from ..config.schema import Config, TrainConfig
+from ..distributed.kvstore import KVStoreLike, is_distributed, num_workers, resolve_kvstore, worker_rank
 from ..utils.logger import setup_logging
 from .checkpoint import CheckpointError, checkpoint_path
 from .devices import make_contexts, split_batch
@@ -21,11 +22,12 @@ logger = logging.getLogger(__name__)
 
 
 def build_trainer(params: gluon.ParameterDict, train_cfg: TrainConfig, lr_scheduler: Optional[mx.lr_scheduler.LRScheduler],
-                  kvstore: Optional[str] = "device") -> gluon.Trainer:
+                  kvstore: KVStoreLike = "device") -> gluon.Trainer:
     """SGD with momentum/wd over the trainable parameters (``grad_req != 'null'``).
 
-    ``kvstore`` goes to ``gluon.Trainer`` unchanged ('device' for one host with
-    several GPUs, 'dist_sync' for several hosts; with one device none is created).
+    ``kvstore`` goes to ``gluon.Trainer`` ('device' for one host with several
+    GPUs; with one device none is created); a 'dist_*' name is replaced by the
+    process's single store (dcn.distributed.resolve_kvstore).
     """
     opt = {"learning_rate": train_cfg.lr, "momentum": train_cfg.momentum, "wd": train_cfg.wd,
            "lr_scheduler": lr_scheduler}
@@ -34,7 +36,11 @@ def build_trainer(params: gluon.ParameterDict, train_cfg: TrainConfig, lr_schedu
     trainable = trainable_params(params)
     if not trainable:
         raise ValueError("no trainable parameters (check network.FIXED_PARAMS)")
-    return gluon.Trainer(trainable, "sgd", opt, kvstore=kvstore)
+    kvstore = resolve_kvstore(kvstore)
+    # dist: workers pull the summed gradients and all run the same update (what the servers would
+    # compute), because optimizer states kept on the servers cannot be saved in checkpoints.
+    update_on_kvstore = False if is_distributed(kvstore) else None
+    return gluon.Trainer(trainable, "sgd", opt, kvstore=kvstore, update_on_kvstore=update_on_kvstore)
 
 
 def fit(cfg: Config, net: gluon.Block, forward_fn: ForwardFn, data: DataSource, num_samples: int, *,
@@ -43,22 +49,27 @@ def fit(cfg: Config, net: gluon.Block, forward_fn: ForwardFn, data: DataSource, 
         split_fn: Callable[[Any, Sequence[mx.Context]], list] = split_batch, progress: bool = True) -> TrainLoop:
     """Train ``net`` (initialized on ``ctx``) as ``cfg`` says and return the finished loop.
 
-    ``num_samples``: images in one epoch (flipped copies included), used to turn
-    ``TRAIN.lr_step`` epochs into updates. ``lr_mult``: ``{regex: multiplier}``
-    applied to matching parameters. ``resume``: continue from the last complete
-    checkpoint in the output folder (or start at ``TRAIN.begin_epoch``).
+    ``num_samples``: images in one epoch (flipped copies included; all workers'
+    shards together under dist_sync), used to turn ``TRAIN.lr_step`` epochs into
+    updates. ``lr_mult``: ``{regex: multiplier}`` applied to matching parameters.
+    ``resume``: continue from the last complete checkpoint in the output folder
+    (or start at ``TRAIN.begin_epoch``).
     """
     out = Path(output_dir or cfg.output_path)
-    setup_logging(out)
+    kvstore = resolve_kvstore(cfg.default.kvstore)
+    chief = worker_rank(kvstore) == 0  # other workers of a dist job log to their console only
+    setup_logging(out if chief else None)
     ctx = list(ctx) if ctx is not None else make_contexts(cfg.gpus)
-    dump_config(cfg, out)
+    if chief:
+        dump_config(cfg, out)
     params = net.collect_params()
     freeze_params(params, cfg.network.FIXED_PARAMS)
     if lr_mult:
         set_lr_mult(params, lr_mult)
-    samples_per_update = len(ctx) * cfg.TRAIN.BATCH_IMAGES
+    # One update consumes a batch on every device of every worker (num_samples: the whole dataset).
+    samples_per_update = len(ctx) * cfg.TRAIN.BATCH_IMAGES * num_workers(kvstore)
     scheduler = build_lr_scheduler(cfg.TRAIN, num_samples, samples_per_update)
-    trainer = build_trainer(params, cfg.TRAIN, scheduler, kvstore=cfg.default.kvstore)
+    trainer = build_trainer(params, cfg.TRAIN, scheduler, kvstore=kvstore)
     loop = TrainLoop(net, trainer, forward_fn, data, ctx, out, end_epoch=cfg.TRAIN.end_epoch,
                      prefix=cfg.TRAIN.model_prefix, frequent=cfg.default.frequent, seed=cfg.default.seed,
                      config=config_to_dict(cfg), normalize_grad_by_batch=cfg.TRAIN.normalize_grad_by_batch,

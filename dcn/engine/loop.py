@@ -20,6 +20,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
+from ..distributed.kvstore import sync_initial_params
 from .checkpoint import (checkpoint_path, find_last_checkpoint, load_checkpoint, rng_state, save_checkpoint,
                          seed_everything)
 from .devices import batch_size_of, split_batch
@@ -87,6 +88,12 @@ class TrainLoop:
         kv = getattr(self.trainer, "_kvstore", None)
         return kv is None or "dist" not in kv.type or kv.rank == 0
 
+    @property
+    def num_workers(self) -> int:
+        """Workers whose gradients the kvstore sums (1 unless it is a dist_* store)."""
+        kv = getattr(self.trainer, "_kvstore", None) or getattr(self.trainer, "_kvstore_params", {}).get("kvstore")
+        return kv.num_workers if isinstance(kv, mx.kv.KVStore) and "dist" in kv.type else 1
+
     def _epoch_batches(self, epoch: int) -> Iterable:
         seed_everything(self.seed + epoch)
         if hasattr(self.data, "set_epoch"):
@@ -133,11 +140,14 @@ class TrainLoop:
     def train_step(self, batch: Any) -> Dict[str, float]:
         """One update on ``batch``: split over devices, forward+backward, ``trainer.step``."""
         parts = self.split_fn(batch, self.ctx)
+        # dist_*: worker 0's parameters must reach every worker before its first forward (no-op otherwise)
+        sync_initial_params(self.trainer, lambda: self.forward_fn(self.net, parts[0]))
         with autograd.record():
             outs = [_as_loss_and_metrics(self.forward_fn(self.net, part)) for part in parts]
         autograd.backward([loss for loss, _ in outs])
-        # Sum over devices (original rescale_grad=1.0) unless asked to average over the batch.
-        self.trainer.step(batch_size_of(batch) if self.normalize_grad_by_batch else 1)
+        # Sum over devices and workers (original rescale_grad=1.0) unless asked to average over the
+        # batch of all workers (each worker's batch has the same size: equal shards).
+        self.trainer.step(batch_size_of(batch) * self.num_workers if self.normalize_grad_by_batch else 1)
         merged: Dict[str, float] = {}
         for _, metrics in outs:
             for name, value in metrics.items():
