@@ -23,6 +23,7 @@ import mxnet as mx  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import operators  # noqa: E402
+from dcn.checkpoint import load_params  # noqa: E402
 from dcn.config import Config, add_config_args, config_from_args  # noqa: E402
 from dcn.engine import make_contexts  # noqa: E402
 from dcn.engine.checkpoint import checkpoint_path  # noqa: E402
@@ -46,7 +47,7 @@ def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> DeepLab:
     operators.load()
     net = DeepLab(model_spec(cfg))
     net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
-    net.load_parameters(str(params_path), ctx=ctx)
+    load_params(net, params_path, cfg=cfg)  # strict; our checkpoints or the original's released files
     net.hybridize()
     return net
 

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 import operators
+from dcn.checkpoint import load_params
 from dcn.config import Config, add_config_args, config_from_args
 from dcn.data.batching import det_sample_to_nd
 from dcn.engine import make_contexts
@@ -34,7 +35,7 @@ def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> RFCN:
     operators.load()
     net = RFCN(model_spec(cfg))
     net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
-    net.load_parameters(str(params_path), ctx=ctx)
+    load_params(net, params_path, cfg=cfg)  # strict; our checkpoints or the original's released files
     net.hybridize()
     return net
 

@@ -9,7 +9,6 @@ One image per device per step; SGD with momentum / wd / warmup + step lr from
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import mxnet as mx
@@ -21,6 +20,7 @@ from dcn.config import Config, parse_config
 from dcn.data.batching import list_batchify, scatter
 from dcn.data.sampler import AspectRatioGroupSampler
 from dcn.engine import fit, make_contexts
+from dcn.modeling.pretrained import load_pretrained as _load_pretrained
 
 from .config import model_spec, train_params
 from .data import train_dataset
@@ -34,20 +34,8 @@ LR_MULT = {r"^conv_new_1_": 3.0}
 
 
 def load_pretrained(net: RFCN, prefix: str, epoch: int, ctx: List[mx.Context]) -> None:
-    """Backbone weights from an original-style ``prefix-000E.params`` (``arg:``/``aux:`` keys, ``moving_*``)."""
-    path = Path(f"{prefix}-{epoch:04d}.params")
-    if not path.is_file():
-        raise FileNotFoundError(f"network.pretrained: {path} does not exist")
-    loaded = mx.nd.load(str(path))
-    renamed = {k.split(":", 1)[-1].replace("moving_mean", "running_mean").replace("moving_var", "running_var"): v
-               for k, v in loaded.items()}
-    params = net.collect_params()
-    hits = 0
-    for name, value in renamed.items():
-        if name in params and params[name].shape == value.shape:
-            params[name].set_data(value)
-            hits += 1
-    logger.info("pretrained %s: %d of %d arrays loaded into the network", path, hits, len(renamed))
+    """Backbone weights from an ImageNet file, strictly (``dcn.modeling.pretrained``: original or gluoncv)."""
+    _load_pretrained(net, prefix, epoch)
 
 
 def build_net(cfg: Config, ctx: List[mx.Context]) -> RFCN:

@@ -1,0 +1,105 @@
+"""Command line: does a parameter file fit a config's network; convert; export.
+
+    python -m dcn.checkpoint check   --cfg CFG --params FILE [--set KEY=VALUE ...] [--allow-missing] [--ignore-extra]
+    python -m dcn.checkpoint convert --cfg CFG --params FILE --out OURS.params
+    python -m dcn.checkpoint export  --cfg CFG --params FILE --out PREFIX [--epoch 0]
+    python -m dcn.checkpoint table   --cfg CFG
+
+``check`` exits 0 when FILE fits the network exactly (after the mapping of
+its format, see ``dcn.checkpoint.loader``), 1 when it does not (every missing,
+unexpected and mis-shaped parameter is listed), 2 for usage errors, unreadable
+files and networks without a module (Faster R-CNN, FPN). ``convert`` writes
+the loaded network with ``save_parameters`` (the format ``rfcn.test`` /
+``deeplab.test`` and ``dcn.engine`` read); ``export`` writes
+``-symbol.json`` + ``.params`` (``dcn.export``). All run on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from dcn.config import load_config
+from dcn.config.errors import ConfigError
+from dcn.engine.checkpoint import CheckpointError
+
+from .build import UnsupportedNetworkError, build_network, config_network
+from .errors import ParamMismatchError
+from .loader import bbox_stats, load_params, match_params
+from .tables import TABLES
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m dcn.checkpoint", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, help_ in (("check", "does FILE fit the network of CFG (exit 0) or not (exit 1)"),
+                        ("convert", "load FILE strictly and save it in our format (save_parameters)"),
+                        ("export", "load FILE strictly and export -symbol.json + .params"),
+                        ("table", "print the mapping table of CFG's network")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--cfg", required=True, help="experiment YAML")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+        if name != "table":
+            p.add_argument("--params", required=True, help="parameter file (original, export or our format)")
+            p.add_argument("--source", default="auto", choices=("auto", "original", "export", "gluon", "gluon-legacy"),
+                           help="format of --params (default: detected from its keys)")
+            p.add_argument("--allow-missing", action="store_true", help="network parameters absent from the file "
+                           "keep their initialisation (logged)")
+            p.add_argument("--ignore-extra", action="store_true", help="arrays of the file the network has no "
+                           "parameter for are dropped (logged)")
+        if name in ("convert", "export"):
+            p.add_argument("--out", required=True, help="output file (convert) or prefix (export)")
+        if name == "export":
+            p.add_argument("--epoch", type=int, default=0, help="epoch number in the exported file names")
+        if name == "check":
+            p.add_argument("--limit", type=int, default=0, help="show at most N entries per list (0 = all)")
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(Path(args.cfg), args.overrides)
+        if args.command == "table":
+            kind = config_network(cfg)
+            if kind not in TABLES:
+                raise UnsupportedNetworkError(f"no mapping table for {kind}")
+            for original, ours, note in TABLES[kind].rows():
+                print(f"{original:45s} -> {ours:20s} {note}")
+            return 0
+        net = build_network(cfg)
+        means, stds = bbox_stats(cfg)
+        if args.command == "check":
+            report, _ = match_params(net, args.params, source=args.source, bbox_means=means, bbox_stds=stds)
+            fits = report.ok or (not report.mismatched and not report.problems
+                                 and (args.allow_missing or not report.missing)
+                                 and (args.ignore_extra or not report.unexpected))
+            print(report.format(limit=args.limit))
+            print(f"{'OK' if fits else 'DOES NOT FIT'}: {args.params} vs {cfg.symbol} "
+                  f"(NUM_CLASSES={cfg.dataset.NUM_CLASSES})")
+            return 0 if fits else 1
+        load_params(net, args.params, cfg=cfg, source=args.source, allow_missing=args.allow_missing,
+                    ignore_extra=args.ignore_extra)
+        if args.command == "convert":
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            net.save_parameters(args.out)
+            print(f"wrote {args.out}")
+        else:
+            from dcn.export import export_model
+            graphs = export_model(net, args.out, args.epoch)
+            for name, g in graphs.items():
+                print(f"{name}: {g['symbol']} + {g['params']} inputs {g['inputs']}")
+        return 0
+    except ParamMismatchError as err:
+        print(err, file=sys.stderr)
+        return 1
+    except (UnsupportedNetworkError, ConfigError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

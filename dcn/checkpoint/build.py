@@ -1,0 +1,50 @@
+"""Build (and initialise) the network an experiment config describes, on the CPU by default."""
+from __future__ import annotations
+
+from typing import Optional
+
+import mxnet as mx
+from mxnet import gluon
+
+from dcn.config import Config
+
+from .tables import UNSUPPORTED
+
+
+class UnsupportedNetworkError(ValueError):
+    """The config names a network this project has no module (or no mapping table) for."""
+
+
+def config_network(cfg: Config) -> str:
+    """'rfcn', 'deeplab', 'faster_rcnn' or 'fpn', from ``cfg.symbol`` (as the original's symbol names)."""
+    symbol = cfg.symbol.lower()
+    if "deeplab" in symbol:
+        return "deeplab"
+    if "fpn" in symbol:
+        return "fpn"
+    if "rfcn" in symbol or "class_aware_rpn" in symbol:
+        return "rfcn"
+    if "rcnn" in symbol:
+        return "faster_rcnn"
+    raise UnsupportedNetworkError(f"symbol {cfg.symbol!r}: cannot tell the network (expected rfcn, deeplab, "
+                                  "rcnn or fpn in the name)")
+
+
+def build_network(cfg: Config, ctx: Optional[mx.Context] = None) -> gluon.Block:
+    """The network of ``cfg``, initialised (all shapes known), not hybridised."""
+    import operators
+    operators.load()
+    ctx = ctx or mx.cpu()
+    kind = config_network(cfg)
+    if kind == "rfcn":
+        from rfcn.config import model_spec
+        from rfcn.model import RFCN
+        net = RFCN(model_spec(cfg))
+    elif kind == "deeplab":
+        from deeplab.config import model_spec
+        from deeplab.model import DeepLab
+        net = DeepLab(model_spec(cfg))
+    else:
+        raise UnsupportedNetworkError(UNSUPPORTED[kind])
+    net.initialize_weights(ctx=ctx, scratch=False)
+    return net
