@@ -29,6 +29,7 @@ import mxnet as mx  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import operators  # noqa: E402
+from dcn.modeling.scratch_init import PIXEL_STD  # noqa: E402
 from deeplab.model import DeepLab, DeepLabSpec  # noqa: E402
 
 LOG = logging.getLogger("bench_deeplab")
@@ -40,7 +41,8 @@ CLASSES = {"VOC": 21, "Cityscapes": 19}
 
 def build(num_classes: int, num_deformable_layers: int, depth: int, seed: int = 0) -> DeepLab:
     mx.random.seed(seed)
-    net = DeepLab(DeepLabSpec(num_classes, depth=depth, num_deformable_layers=num_deformable_layers))
+    net = DeepLab(DeepLabSpec(num_classes, depth=depth, num_deformable_layers=num_deformable_layers,
+                              input_scale=1.0 / PIXEL_STD))
     net.initialize_weights(scratch=True)  # well-scaled activations from random weights
     for name, p in net.collect_params(".*offset_(weight|bias)").items():
         shape = p.shape

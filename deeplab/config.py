@@ -11,6 +11,7 @@ import re
 from typing import Dict
 
 from dcn.config import Config
+from dcn.modeling.scratch_init import PIXEL_STD
 
 from .model import DeepLabSpec
 
@@ -32,7 +33,9 @@ def model_spec(cfg: Config) -> DeepLabSpec:
     net = cfg.network
     return DeepLabSpec(num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
                        num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
-                       dilation=net.dilation)
+                       dilation=net.dilation,
+                       # a scratch net sees unit-scale input; pretrained (Caffe) weights expect raw pixel scale
+                       input_scale=1.0 if net.pretrained else 1.0 / PIXEL_STD)
 
 
 def check_train_config(cfg: Config) -> None:

@@ -20,7 +20,7 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
-from dcn.modeling.scratch_init import init_resnet_v1_scratch
+from dcn.modeling.scratch_init import zero_last_bn_gammas
 from operators.blocks import DeformableConv2D
 
 OUTPUT_STRIDE = 16
@@ -36,6 +36,7 @@ class DeepLabSpec:
     dilation: int = 2                 # conv5 atrous rate (paper Table 3: 2/4/6/8)
     fc6_channels: int = 1024
     offset_dilation: int = 1          # dilation of the offset convs (original DeepLab: 1, pad 1)
+    input_scale: float = 1.0          # multiplies the mean-subtracted image; 1/PIXEL_STD for scratch nets
 
     def validate(self) -> None:
         if self.num_classes < 2:
@@ -112,18 +113,26 @@ class DeepLab(HybridBlock):
             self.upsampling = BilinearUpsampling(spec.num_classes, OUTPUT_STRIDE, prefix="upsampling_")
 
     def initialize_weights(self, ctx=None, scratch: bool = True) -> None:
-        """MSRA init for the backbone (the heads carry their own initialisers); ``scratch``: see
-        :func:`dcn.modeling.scratch_init.init_resnet_v1_scratch`."""
+        """MSRA init for the backbone, N(0, 0.01) for fc6/score as the original. ``scratch`` (nothing
+        pretrained to load): residual blocks start as the identity (:mod:`dcn.modeling.scratch_init`)
+        and fc6/score get MSRA init too."""
         self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
         # Finish deferred shape inference imperatively: the extension ops cannot infer
         # a deferred weight's shape inside a cached graph.
         ctx = ctx[0] if isinstance(ctx, (list, tuple)) else (ctx or mx.current_context())
         self(mx.nd.zeros((1, 3, 64, 64), ctx=ctx))
         if scratch:
-            init_resnet_v1_scratch(self.backbone)
+            zero_last_bn_gammas(self.backbone)
+            # N(0, 0.01) heads suit a pretrained backbone; on a scratch one they pass back too little
+            # gradient to open the identity-initialised blocks, and a small net predicts only background
+            for conv in (self.fc6, self.score):
+                conv.weight.set_data(mx.nd.random.normal(0, (2.0 / conv.weight.shape[1]) ** 0.5,
+                                                         conv.weight.shape, ctx=ctx))
 
     def features(self, F, x):
         """fc6 features (N, fc6, H/16, W/16)."""
+        if self.spec.input_scale != 1.0:
+            x = x * self.spec.input_scale
         return F.relu(self.fc6(self.backbone(x)))
 
     def hybrid_forward(self, F, x):

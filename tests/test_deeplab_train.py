@@ -30,7 +30,8 @@ def synthetic_batch(index=3, size=128):
 @pytest.mark.parametrize("n_deform", [0, 3])
 def test_training_steps_lower_the_loss(n_deform):
     mx.random.seed(0)
-    net = DeepLab(DeepLabSpec(len(SEG_CLASSES), depth=18, width_divisor=8, num_deformable_layers=n_deform))
+    net = DeepLab(DeepLabSpec(len(SEG_CLASSES), depth=18, width_divisor=8, num_deformable_layers=n_deform,
+                             input_scale=1 / 58.0))
     net.initialize_weights()
     net.hybridize()
     batch = synthetic_batch()

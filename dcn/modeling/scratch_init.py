@@ -2,10 +2,12 @@
 
 The backbone's BatchNorm layers use fixed statistics (``use_global_stats``, as
 the Caffe-converted original), so nothing normalises a randomly initialised
-net: on raw-pixel-scale input (means subtracted, no std division) activations
-grow ~15x through ResNet-18. Instead, the stem BN scales the input to unit
-size (gamma = 1 / pixel_std) and each block's last BN gamma is 0, so every
-residual block starts as the identity (Goyal et al. 2017).
+net and activations grow ~15x through ResNet-18. Start it well conditioned:
+each block's last BN gamma is 0, so every residual block starts as the
+identity (Goyal et al. 2017), and the network multiplies its (mean-subtracted,
+raw pixel scale) input by a fixed ``1 / PIXEL_STD``. The scale is a constant,
+not the stem BN's gamma: a trainable gamma of 1/58 is moved by SGD steps
+far larger than itself, and training diverges.
 """
 from __future__ import annotations
 
@@ -16,10 +18,8 @@ from .backbones.resnet_v1 import ResNetV1
 PIXEL_STD = 58.0  # typical per-channel std of 0..255 natural-image pixels (ImageNet ~ 57-59)
 
 
-def init_resnet_v1_scratch(backbone: ResNetV1, pixel_std: float = PIXEL_STD) -> None:
-    """Set the stem/last-BN gammas of an initialised backbone (shapes must be known)."""
-    gamma = backbone.bn_conv1.gamma
-    gamma.set_data(mx.nd.full(gamma.shape, 1.0 / pixel_std))
+def zero_last_bn_gammas(backbone: ResNetV1) -> None:
+    """Every residual block of an initialised backbone starts as the identity."""
     for stage in backbone.stages:
         for block in stage:
             last = block.bn2c if hasattr(block, "bn2c") else block.bn2b
