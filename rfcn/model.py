@@ -1,7 +1,7 @@
 """The detector network: ResNet-v1 backbone, RPN on conv4, R-FCN head on conv5.
 
 ``RFCN`` is a Gluon ``Block`` whose parts are HybridBlocks; the steps between
-them that sample targets or select proposals (``rfcn.targets``, ``rfcn.rpn``)
+them that sample targets or select proposals (``dcn.detection``)
 run imperatively, one image at a time (the original's 1 image per device).
 
 ``class_aware_rpn=True`` builds the paper's class-aware RPN instead: a
@@ -13,17 +13,15 @@ res5 layers; the 1x1 reduction is skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Sequence
 
-import mxnet as mx
-from mxnet.gluon import Block
-
+from dcn.detection.detector import SingleMapDetector
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
+from dcn.modeling.scratch_init import PIXEL_STD
 
 from .head import RFCNHead
-from .rpn import RPNHead, make_anchor_generator
 
-PIXEL_STD = 58.0  # typical per-channel std of 0..255 natural-image pixels (ImageNet ~ 57-59)
+__all__ = ["PIXEL_STD", "RFCN", "RFCNSpec"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +51,11 @@ class RFCNSpec:
         return self.num_classes if self.class_aware_rpn else 2
 
 
-class RFCN(Block):
-    """R-FCN / class-aware RPN. See :meth:`forward` and :meth:`head_forward`."""
+class RFCN(SingleMapDetector):
+    """R-FCN / class-aware RPN (the ``dcn.detection.detector`` protocol: ``forward``, ``head_forward``)."""
 
     def __init__(self, spec: RFCNSpec, **kwargs):
-        super().__init__(prefix="", **kwargs)
-        self.spec = spec
+        super().__init__(spec, **kwargs)
         div = spec.width_divisor
         with self.name_scope():
             self.backbone = ResNetV1(ResNetV1Spec(
@@ -66,50 +63,6 @@ class RFCN(Block):
                 deformable_groups=spec.deformable_groups, res5_dilation=spec.dilation,
                 reduce_channels=0 if spec.class_aware_rpn else max(spec.reduce_channels // div, 16),
                 out_stages=("res5",) if spec.class_aware_rpn else ("res4", "res5"), width_divisor=div))
-            self.rpn = RPNHead(spec.num_anchors, spec.rpn_classes, max(spec.rpn_channels // div, 16))
-            self.anchor_generator = make_anchor_generator(spec.feat_stride, spec.anchor_scales, spec.anchor_ratios)
+            self._add_rpn(spec.num_anchors, spec.rpn_classes, max(spec.rpn_channels // div, 16), spec.feat_stride)
             self.head = None if spec.class_aware_rpn else RFCNHead(
                 spec.num_classes, spec.group_size, spec.deformable_psroi, 1.0 / spec.feat_stride)
-
-    def initialize_weights(self, ctx=None, scratch: bool = True) -> None:
-        """MSRA init for the backbone; the heads carry their own initialisers (normal 0.01, zero offsets).
-
-        ``scratch`` (no pretrained backbone to load): the backbone's BatchNorm
-        uses fixed statistics, so nothing normalises a randomly initialised
-        net and activations grow ~15x through ResNet-18. Start it well
-        conditioned instead: each block's last BN gamma is 0, so every
-        residual block starts as the identity (Goyal et al. 2017); with
-        ``spec.input_scale = 1 / PIXEL_STD`` the input is also unit-sized.
-        """
-        self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
-        # Finish deferred shape inference imperatively: the extension ops cannot infer
-        # a deferred weight's shape inside a cached graph.
-        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else (ctx or mx.current_context())
-        feat, _, _, _ = self(mx.nd.zeros((1, 3, 64, 64), ctx=ctx))
-        if self.head is not None:
-            self.head_forward(feat, mx.nd.array([[0, 0, 31, 31]], ctx=ctx))
-        if scratch:
-            for stage in self.backbone.stages:
-                for block in stage:
-                    last = block.bn2c if hasattr(block, "bn2c") else block.bn2b
-                    last.gamma.set_data(mx.nd.zeros(last.gamma.shape))
-
-    def hybridize(self, active: bool = True, **kwargs) -> None:
-        # The extension ops work in cached graphs too; the head stays imperative because
-        # its RoI count changes every image (a new graph each time).
-        self.backbone.hybridize(active, **kwargs)
-        self.rpn.hybridize(active, **kwargs)
-
-    def forward(self, data: mx.nd.NDArray) -> Tuple[mx.nd.NDArray, mx.nd.NDArray, mx.nd.NDArray, mx.nd.NDArray]:
-        """``data`` (1, 3, H, W) -> (R-FCN feature (None for the class-aware RPN), RPN logits (1, N, K), RPN deltas (1, N, 4),
-        anchors (1, N, 4))."""
-        feats = self.backbone(data * self.spec.input_scale if self.spec.input_scale != 1.0 else data)
-        rpn_in, res5 = (feats, None) if self.spec.class_aware_rpn else feats
-        logits, deltas = self.rpn(rpn_in)
-        anchors = self.anchor_generator(rpn_in)
-        return res5, logits, deltas, anchors
-
-    def head_forward(self, feat: mx.nd.NDArray, rois: mx.nd.NDArray) -> Tuple[mx.nd.NDArray, mx.nd.NDArray]:
-        """RoIs (R, 4) of image 0 -> (cls_score (R, C+1), bbox_pred (R, 4))."""
-        batch_rois = mx.nd.concat(mx.nd.zeros((rois.shape[0], 1), ctx=rois.context), rois, dim=1)
-        return self.head(feat, batch_rois)

@@ -8,11 +8,11 @@ from dcn.data.synthetic import CLASSES, render_image
 from dcn.data.transforms import DetectionTransform
 from dcn.data.records import DetRecord
 from dcn.data.batching import det_sample_to_nd
-from rfcn.inference import DetectParams, detect, postprocess
-from rfcn.loss import TrainParams, detector_loss
+from dcn.detection.inference import DetectParams, detect, postprocess
+from dcn.detection.loss import TrainParams, detector_loss
 from rfcn.model import RFCN, RFCNSpec
-from rfcn.targets import (AnchorTargetParams, ProposalTargetParams, anchor_targets, ohem_select,
-                          proposal_targets)
+from dcn.detection.targets import (AnchorTargetParams, ProposalTargetParams, anchor_targets, ohem_select,
+                                    proposal_targets)
 
 
 def synthetic_batch(index=3, size=128):
@@ -114,7 +114,7 @@ def test_postprocess_per_class_nms_threshold_and_scale():
 
 
 def test_demo_draws_png(tmp_path):
-    from rfcn.demo import draw_detections
+    from dcn.detection.demo import draw_detections
 
     img = np.full((64, 80, 3), 127, np.uint8)
     dets = np.array([[0, 0.9, 5, 5, 40, 30], [1, 0.2, 10, 10, 20, 20]], np.float32)

@@ -84,6 +84,9 @@ class DatasetConfig:
     annotation_prefix: str = _f("gtFine", "Cityscapes annotation folder")
     sbd_path: str = _f("", "SBD benchmark_RELEASE/dataset folder for VOC 'train_aug' ('' = unused)")
     num_images: int = _f(500, "images to generate for the synthetic dataset (ignored otherwise)")
+    proposal_dir: str = _f("", "folder of precomputed proposals '<image_set>_<proposal>.npz' (python -m "
+                           "fpn.proposals); when set, Faster R-CNN/FPN train the RoI head on them (the paper's VOC "
+                           "ablation protocol) instead of end-to-end, and TEST.HAS_RPN: false tests on them")
 
 
 @dataclass
@@ -149,8 +152,10 @@ class TestConfig:
     NMS: float = _f(0.3, "per-class NMS IoU of detections")
     SCORE_THRESH: float = _f(0.001, "drop detections scoring below this")
     max_per_image: int = _f(300, "detections kept per image (0 = all)")
-    USE_SOFTNMS: bool = _f(False, "Gaussian soft-NMS instead of NMS (FPN)")
-    SOFTNMS_THRESH: float = _f(0.6, "soft-NMS sigma")
+    USE_SOFTNMS: bool = _f(False, "soft-NMS instead of NMS (FPN)")
+    SOFTNMS_METHOD: str = _f("gaussian", "soft-NMS score decay: gaussian exp(-IoU^2/SOFTNMS_THRESH) (the "
+                             "original) or linear 1-IoU above TEST.NMS", choices=("gaussian", "linear"))
+    SOFTNMS_THRESH: float = _f(0.6, "soft-NMS sigma (gaussian)")
     BBOX_AVERAGING: bool = _f(False, "iterative box averaging (not used by the original)")
     BBOX_AVERAGING_THRESH: float = _f(0.5, "IoU for box averaging")
     test_epoch: int = _f(0, "checkpoint epoch to evaluate (0 = TRAIN.end_epoch)")

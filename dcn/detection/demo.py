@@ -1,0 +1,81 @@
+"""Draw detections on images and save them as PNG files; the shared ``demo`` entry point.
+
+The network is built from ``--cfg`` or, by default, the ``config.yaml`` that
+training wrote next to the parameters, and tested at ``test_scales[0]``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dcn.config import Config, load_config  # noqa: E402
+from dcn.data.batching import det_sample_to_nd  # noqa: E402
+from dcn.data.image_io import load_image  # noqa: E402
+from dcn.data.records import DetRecord  # noqa: E402
+from dcn.engine import make_contexts  # noqa: E402
+
+from .data import class_names, make_transform  # noqa: E402
+from .inference import detect  # noqa: E402
+from .params import detect_params  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def draw_detections(img_bgr: np.ndarray, dets: np.ndarray, names: Sequence[str], out_path: Path,
+                    thresh: float = 0.5) -> int:
+    """Save the image with boxes scoring >= ``thresh`` ("class score" labels); returns how many were drawn."""
+    h, w = img_bgr.shape[:2]
+    fig = plt.figure(figsize=(w / 100.0, h / 100.0), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(img_bgr[:, :, ::-1])
+    ax.axis("off")
+    colors = plt.get_cmap("tab10")
+    kept = dets[dets[:, 1] >= thresh]
+    for cls, score, x1, y1, x2, y2 in kept:
+        color = colors(int(cls) % 10)
+        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1 + 1, y2 - y1 + 1, fill=False, edgecolor=color, linewidth=2))
+        ax.text(x1, y1 - 2, f"{names[int(cls)]} {score:.2f}", fontsize=8, color="white",
+                bbox=dict(facecolor=color, alpha=0.7, pad=1, edgecolor="none"))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return len(kept)
+
+
+def run_demo_cli(load_net: Callable[[Config, str, mx.Context], mx.gluon.Block], argv: Optional[List[str]] = None,
+                 description: str = "") -> None:
+    """``--params --images [--cfg --set --out --thresh]``: one PNG per image with its detections."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params)")
+    ap.add_argument("--images", nargs="+", required=True, help="image files")
+    ap.add_argument("--cfg", default=None, help="experiment YAML (default: config.yaml next to --params)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--out", default="demo_out", help="folder for the PNG files")
+    ap.add_argument("--thresh", type=float, default=0.5, help="draw detections scoring at least this")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg_path = Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml"
+    cfg = load_config(cfg_path, args.overrides)
+    ctx = make_contexts(cfg.gpus)[0]
+    net = load_net(cfg, args.params, ctx)
+    names, params = class_names(cfg), detect_params(cfg)
+    transform = make_transform(cfg, train=False, scale=cfg.test_scales[0])
+    for image in args.images:
+        img = load_image(image)
+        rec = DetRecord(Path(image).stem, Path(image), img.shape[0], img.shape[1])
+        batch = det_sample_to_nd(transform(img, rec, flip=False), ctx)
+        dets = detect(net, batch["data"], batch["im_info"], params)
+        out = Path(args.out) / f"{Path(image).stem}_det.png"
+        n = draw_detections(img, dets, names, out, args.thresh)
+        logger.info("%s: %d detections >= %.2f -> %s", image, n, args.thresh, out)
+
+

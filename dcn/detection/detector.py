@@ -1,0 +1,93 @@
+"""The two-stage detector protocol shared by R-FCN, Faster R-CNN (2fc) and FPN.
+
+A detector is a Gluon ``Block`` (its parts are HybridBlocks; target sampling
+and proposal selection run imperatively between them, one image per device
+as in the original) with
+
+* ``spec``: a frozen dataclass with at least ``num_classes`` and ``input_scale``
+  (``class_aware_rpn`` optional, default False);
+* ``forward(data (1, 3, H, W))`` -> ``(head feature(s), RPN logits (1, N, K),
+  RPN deltas (1, N, 4), anchors (1, N, 4))``; the head feature is whatever
+  ``head_forward`` takes (one map, or FPN's tuple of levels; None without a head);
+* ``head_forward(feature, rois (R, 4))`` -> ``(cls_score (R, C+1),
+  bbox_pred (R, 4) class-agnostic or (R, 4 (C+1)) class-specific)``.
+
+:class:`SingleMapDetector` implements it for a backbone returning (RPN map,
+head map), an :class:`~dcn.detection.rpn.RPNHead` and a head block called as
+``head(feature, rois (R, 5))``.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import mxnet as mx
+from mxnet.gluon import Block, HybridBlock
+
+from dcn.modeling.scratch_init import zero_last_bn_gammas
+
+from .rpn import RPNHead, make_anchor_generator
+
+
+def with_batch_index(rois: mx.nd.NDArray) -> mx.nd.NDArray:
+    """RoIs (R, 4) of image 0 -> (R, 5) ``[0, x1, y1, x2, y2]`` rows for the pooling operators."""
+    return mx.nd.concat(mx.nd.zeros((rois.shape[0], 1), ctx=rois.context, dtype=rois.dtype), rois, dim=1)
+
+
+class SingleMapDetector(Block):
+    """Backbone -> (RPN map, head map); RPN on the first, ``head`` on the second.
+
+    Subclasses create ``self.backbone`` (a ResNetV1 returning both maps, or only
+    the RPN map when ``head`` is None), then call :meth:`_add_rpn` and set
+    ``self.head``.
+    """
+
+    backbone: HybridBlock
+    head: Optional[Block]
+
+    def __init__(self, spec, **kwargs):
+        super().__init__(prefix="", **kwargs)
+        self.spec = spec
+
+    def _add_rpn(self, num_anchors: int, rpn_classes: int, channels: int, feat_stride: int) -> None:
+        self.rpn = RPNHead(num_anchors, rpn_classes, channels)
+        self.anchor_generator = make_anchor_generator(feat_stride, self.spec.anchor_scales, self.spec.anchor_ratios)
+
+    def initialize_weights(self, ctx=None, scratch: bool = True) -> None:
+        """MSRA init for the backbone; the heads carry their own initialisers (normal 0.01, zero offsets).
+
+        ``scratch`` (no pretrained backbone to load): every residual block starts
+        as the identity (``dcn.modeling.scratch_init``); with
+        ``spec.input_scale = 1 / PIXEL_STD`` the input is also unit-sized.
+        """
+        self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
+        # Finish deferred shape inference imperatively: the extension ops cannot infer
+        # a deferred weight's shape inside a cached graph.
+        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else (ctx or mx.current_context())
+        feat, _, _, _ = self(mx.nd.zeros((1, 3, 64, 64), ctx=ctx))
+        if self.head is not None:
+            self.head_forward(feat, mx.nd.array([[0, 0, 31, 31]], ctx=ctx))
+        if scratch:
+            zero_last_bn_gammas(self.backbone)
+
+    def hybridize(self, active: bool = True, **kwargs) -> None:
+        # The extension ops work in cached graphs too; the head stays imperative because
+        # its RoI count changes every image (a new graph each time).
+        self.backbone.hybridize(active, **kwargs)
+        self.rpn.hybridize(active, **kwargs)
+
+    def scaled_input(self, data: mx.nd.NDArray) -> mx.nd.NDArray:
+        return data * self.spec.input_scale if self.spec.input_scale != 1.0 else data
+
+    def forward(self, data: mx.nd.NDArray) -> Tuple[Optional[mx.nd.NDArray], mx.nd.NDArray, mx.nd.NDArray,
+                                                    mx.nd.NDArray]:
+        """``data`` (1, 3, H, W) -> (head feature (None without a head), RPN logits (1, N, K),
+        RPN deltas (1, N, 4), anchors (1, N, 4))."""
+        feats = self.backbone(self.scaled_input(data))
+        rpn_in, feat = (feats, None) if self.head is None else feats
+        logits, deltas = self.rpn(rpn_in)
+        anchors = self.anchor_generator(rpn_in)
+        return feat, logits, deltas, anchors
+
+    def head_forward(self, feat: mx.nd.NDArray, rois: mx.nd.NDArray) -> Tuple[mx.nd.NDArray, mx.nd.NDArray]:
+        """RoIs (R, 4) of image 0 -> (cls_score (R, C+1), bbox_pred)."""
+        return self.head(feat, with_batch_index(rois))

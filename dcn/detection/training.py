@@ -1,0 +1,69 @@
+"""The shared training driver of the detection packages (R-FCN, Faster R-CNN, FPN).
+
+One image per device per step (effective batch: devices x workers images);
+SGD from ``TRAIN.*`` via ``dcn.engine.fit`` (checkpoints, resume, dist_sync
+through ``dcn.distributed.DistSession``); the loss is
+``dcn.detection.loss.detector_loss`` (end-to-end, or the head alone on
+precomputed proposals when the items carry them).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+from dcn.config import Config
+from dcn.data.batching import TransformedDataset, list_batchify, make_batch_sampler, scatter
+from dcn.distributed import DistSession
+from dcn.engine import fit
+
+from .loss import TrainParams, detector_loss
+from .params import train_params
+from .proposals import sample_to_nd
+
+logger = logging.getLogger(__name__)
+
+ForwardFn = Callable[[gluon.Block, Dict[str, mx.nd.NDArray]], Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]]
+
+
+def make_forward(params: TrainParams) -> ForwardFn:
+    def forward(net: gluon.Block, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:
+        # numpy's global state is reseeded by the loop each epoch (deterministic resume)
+        rng = np.random.default_rng(np.random.randint(2 ** 31))
+        return detector_loss(net, batch, params, rng)
+    return forward
+
+
+def make_sampler(cfg: Config, dataset: TransformedDataset, num_devices: int,
+                 session: Optional[DistSession] = None) -> gluon.data.Sampler:
+    """Batches of one image per device: aspect-ratio grouped or plain; this worker's shard under dist_sync."""
+    rank, workers = (session.rank, session.num_workers) if session is not None else (0, 1)
+    return make_batch_sampler(dataset.aspect_ratios(), num_devices, shuffle=cfg.TRAIN.SHUFFLE,
+                              seed=cfg.default.seed, aspect_grouping=cfg.TRAIN.ASPECT_GROUPING,
+                              rank=rank, num_workers=workers)
+
+
+def train_detector(cfg: Config, net: gluon.Block, dataset: TransformedDataset, ctx: list, *,
+                   lr_mult: Optional[Mapping[str, float]] = None, resume: bool = False, progress: bool = True,
+                   session: Optional[DistSession] = None) -> Any:
+    """Train the initialised ``net`` on ``dataset`` items (``DetSample`` or ``(DetSample, proposals)``);
+    returns the finished ``TrainLoop``."""
+    session = session or DistSession(cfg.default.kvstore)
+    sampler = make_sampler(cfg, dataset, len(ctx), session)
+    loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
+                                   num_workers=cfg.default.num_workers)
+
+    def epoch_data(epoch: int):
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        return loader
+
+    loop = fit(cfg, net, session.watch(make_forward(train_params(cfg))), epoch_data,
+               len(sampler) * len(ctx) * session.num_workers if session.distributed else len(dataset),
+               resume=resume, ctx=ctx, lr_mult=lr_mult,
+               split_fn=lambda batch, ctxs: scatter(batch, ctxs, sample_to_nd), progress=progress)
+    session.finish()
+    return loop
