@@ -2,25 +2,14 @@
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, gluon
 
-from dcn.data.synthetic import CLASSES, render_image
-from dcn.data.transforms import DetectionTransform
-from dcn.data.records import DetRecord
-from dcn.data.batching import det_sample_to_nd
+from dcn.data.synthetic import CLASSES
 from dcn.detection.inference import DetectParams, detect, postprocess
-from dcn.detection.loss import TrainParams, detector_loss
-from rfcn.model import RFCN, RFCNSpec
+from dcn.detection.loss import TrainParams
 from dcn.detection.targets import (AnchorTargetParams, ProposalTargetParams, anchor_targets, ohem_select,
                                     proposal_targets)
-
-
-def synthetic_batch(index=3, size=128):
-    img, _, _, objects = render_image(index, seed=0, size=size)
-    rec = DetRecord(str(index), "unused.jpg", size, size, np.array([o.box for o in objects]),
-                    np.array([o.label for o in objects]), np.zeros(len(objects), bool))
-    sample = DetectionTransform(size * 3 // 4, size)(img, rec, flip=False)  # resize: scale 0.75
-    return det_sample_to_nd(sample), rec
+from detection_cases import check_detections, synthetic_batch, train_steps
+from rfcn.model import RFCN, RFCNSpec
 
 
 def small_net(**kw):
@@ -72,17 +61,7 @@ def test_training_steps_lower_the_loss(class_aware):
     batch, _ = synthetic_batch()
     params = TrainParams(ProposalTargetParams(num_classes=7, batch_rois=-1), rpn_pre_nms_top_n=500,
                          rpn_post_nms_top_n=100, ohem=True, batch_rois_ohem=64)
-    trainer = gluon.Trainer({k: v for k, v in net.collect_params().items() if v.grad_req != "null"}, "sgd",
-                            {"learning_rate": 0.01, "momentum": 0.9, "wd": 5e-4})
-    losses = []
-    for step in range(6):
-        np.random.seed(step)  # same sampling draws each run
-        with autograd.record():
-            loss, metrics = detector_loss(net, batch, params, np.random.default_rng(step))
-        loss.backward()
-        trainer.step(1)
-        losses.append(float(loss.asscalar()))
-        assert np.isfinite(losses[-1])
+    losses, metrics = train_steps(net, batch, params)
     assert ("RCNNLogLoss" in metrics) != class_aware
     assert np.mean(losses[-2:]) < losses[0], losses
 
@@ -92,13 +71,7 @@ def test_detect_output_format(class_aware):
     net = small_net(class_aware_rpn=class_aware, num_deformable_layers=0, deformable_psroi=False)
     batch, rec = synthetic_batch()
     dets = detect(net, batch["data"], batch["im_info"], DetectParams(max_per_image=20, score_thresh=0.0))
-    assert dets.dtype == np.float32 and dets.ndim == 2 and dets.shape[1] == 6 and 0 < len(dets) <= 20
-    cls, score, boxes = dets[:, 0], dets[:, 1], dets[:, 2:]
-    assert np.all(cls == np.round(cls)) and cls.min() >= 0 and cls.max() < len(CLASSES)
-    assert np.all(np.diff(score) <= 1e-6) and score.min() >= 0 and score.max() <= 1
-    # original-image coordinates (the network saw a 0.75x image)
-    assert boxes.min() >= 0 and boxes[:, [0, 2]].max() <= rec.width - 1 + 1e-3
-    assert boxes[:, [1, 3]].max() <= rec.height - 1 + 1e-3
+    check_detections(dets, rec, len(CLASSES), 20)  # original-image pixels (the network saw a 0.75x image)
 
 
 def test_postprocess_per_class_nms_threshold_and_scale():

@@ -56,6 +56,9 @@ class NetworkConfig:
                                   "(the original with_dpyramid)")
     deformable_groups: int = _f(4, "offset groups of each deformable conv (1 for DeepLab)")
     deformable_psroi: bool = _f(False, "deformable (PS)RoI pooling in the head")
+    plain_roi_pooling: str = _f("bilinear", "Faster R-CNN/FPN RoI pooling without offsets (deformable_psroi: "
+                                "false): bilinear (our operator, no_trans) or max (MXNet ROIPooling, the original)",
+                                choices=("bilinear", "max"))
     PIXEL_MEANS: List[float] = _f([103.06, 115.90, 123.15], "per-channel means subtracted from the image")
     IMAGE_STRIDE: int = _f(0, "pad images to a multiple of this (0 = no padding; FPN 32)")
     RPN_FEAT_STRIDE: List[int] = _f([16], "feature stride(s) the RPN runs on (FPN: [4, 8, 16, 32, 64])")

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Tuple
+from typing import Dict, Optional, Tuple
+
+import numpy as np
 
 from dcn.config import Config
 from dcn.data import COCODetection, DetectionDataset, VOCDetection
 from dcn.data.batching import TransformedDataset
 from dcn.data.transforms import DetectionTransform
+
+from .proposals import ProposalDataset
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +52,16 @@ def make_transform(cfg: Config, train: bool, scale=None) -> DetectionTransform:
                               stride=cfg.network.IMAGE_STRIDE, drop_difficult=train)
 
 
-def train_dataset(cfg: Config) -> TransformedDataset:
+def train_dataset(cfg: Config, proposals: Optional[Dict[str, np.ndarray]] = None) -> TransformedDataset:
+    """Training images (``TRAIN.FLIP``: doubled with mirrored copies); with ``proposals`` (precomputed,
+    per image id) the items are ``(DetSample, proposals)`` (``dcn.detection.proposals.ProposalDataset``)."""
     ds = load_dataset(cfg, train=True)
     if ds.num_classes + 1 != cfg.dataset.NUM_CLASSES:
         raise ValueError(f"dataset has {ds.num_classes} classes + background, but dataset.NUM_CLASSES = "
                          f"{cfg.dataset.NUM_CLASSES}")
-    logger.info("training on %r (flip duplicates: %s)", ds, cfg.TRAIN.FLIP)
-    return TransformedDataset(ds, make_transform(cfg, train=True), flip_duplicate=cfg.TRAIN.FLIP)
+    logger.info("training on %r (flip duplicates: %s, precomputed proposals: %s)", ds, cfg.TRAIN.FLIP,
+                proposals is not None)
+    transform = make_transform(cfg, train=True)
+    if proposals is not None:
+        return ProposalDataset(ds, transform, proposals, flip_duplicate=cfg.TRAIN.FLIP)
+    return TransformedDataset(ds, transform, flip_duplicate=cfg.TRAIN.FLIP)

@@ -12,9 +12,10 @@ as in the original) with
 * ``head_forward(feature, rois (R, 4))`` -> ``(cls_score (R, C+1),
   bbox_pred (R, 4) class-agnostic or (R, 4 (C+1)) class-specific)``.
 
-:class:`SingleMapDetector` implements it for a backbone returning (RPN map,
+:class:`TwoStageDetector` implements it for a backbone returning (RPN map,
 head map), an :class:`~dcn.detection.rpn.RPNHead` and a head block called as
-``head(feature, rois (R, 5))``.
+``head(feature, rois (R, 5))``; FPN overrides ``forward``/``head_forward`` for
+its pyramid.
 """
 from __future__ import annotations
 
@@ -28,12 +29,20 @@ from dcn.modeling.scratch_init import zero_last_bn_gammas
 from .rpn import RPNHead, make_anchor_generator
 
 
+MAX_IMAGE_SIDE = 2048  # anchors are precomputed for feature maps of images up to this size
+
+
+def anchor_alloc_size(stride: int) -> Tuple[int, int]:
+    side = -(-MAX_IMAGE_SIDE // stride)
+    return side, side
+
+
 def with_batch_index(rois: mx.nd.NDArray) -> mx.nd.NDArray:
     """RoIs (R, 4) of image 0 -> (R, 5) ``[0, x1, y1, x2, y2]`` rows for the pooling operators."""
     return mx.nd.concat(mx.nd.zeros((rois.shape[0], 1), ctx=rois.context, dtype=rois.dtype), rois, dim=1)
 
 
-class SingleMapDetector(Block):
+class TwoStageDetector(Block):
     """Backbone -> (RPN map, head map); RPN on the first, ``head`` on the second.
 
     Subclasses create ``self.backbone`` (a ResNetV1 returning both maps, or only
@@ -50,7 +59,8 @@ class SingleMapDetector(Block):
 
     def _add_rpn(self, num_anchors: int, rpn_classes: int, channels: int, feat_stride: int) -> None:
         self.rpn = RPNHead(num_anchors, rpn_classes, channels)
-        self.anchor_generator = make_anchor_generator(feat_stride, self.spec.anchor_scales, self.spec.anchor_ratios)
+        self.anchor_generator = make_anchor_generator(feat_stride, self.spec.anchor_scales, self.spec.anchor_ratios,
+                                                      anchor_alloc_size(feat_stride))
 
     def initialize_weights(self, ctx=None, scratch: bool = True) -> None:
         """MSRA init for the backbone; the heads carry their own initialisers (normal 0.01, zero offsets).

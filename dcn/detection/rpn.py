@@ -46,10 +46,10 @@ class RPNHead(HybridBlock):
 
 
 def make_anchor_generator(stride: int, scales: Sequence[float], ratios: Sequence[float],
-                          alloc_size: Tuple[int, int] = (128, 128)) -> RPNAnchorGenerator:
+                          alloc_size: Tuple[int, int] = (128, 128), prefix: str = "anchors_") -> RPNAnchorGenerator:
     """Anchors of side ``stride * scale`` (the original's base size 16 x ANCHOR_SCALES)."""
     return RPNAnchorGenerator(stride=stride, base_size=stride, ratios=list(ratios), scales=list(scales),
-                              alloc_size=alloc_size, prefix="anchors_")
+                              alloc_size=alloc_size, prefix=prefix)
 
 
 def decode_boxes(deltas: mx.nd.NDArray, anchors: mx.nd.NDArray, stds: Sequence[float]) -> mx.nd.NDArray:

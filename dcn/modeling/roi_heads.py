@@ -86,27 +86,35 @@ class DeformablePSROIHead(HybridBlock):
         return pool(maps, rois, trans, trans_std=self._trans_std, output_dim=self.output_dim, **self._pool)
 
 
-class DeformableRoIPoolingHead(HybridBlock):
-    """``(feature (N, C, H, W), rois (R, 5)) -> (R, fc_hidden)`` features for cls/box layers.
+PLAIN_ROI_POOLING = ("max", "bilinear")
 
-    Faster R-CNN 2fc head with deformable RoI pooling (k x k bins, sample_per_part
-    bilinear samples per side; ``in_channels`` = C, 256 after ``conv_new_1``):
-    pooled = pool(feature); offsets = fc(pooled) -> (R, 2, k, k); pooled again with
-    offsets * trans_std * RoI size; fc_new_1 -> ReLU -> fc_new_2 -> ReLU.
-    ``deformable=False`` gives the paper's baseline, MXNet's max ``ROIPooling``.
 
-    Parameters (block prefix, default ""): ``offset_weight/bias`` (zero init,
-    lr_mult ``offset_lr_mult`` = 0.01 as in the original), ``fc_new_1_*``, ``fc_new_2_*``.
+class DeformableRoIPool(HybridBlock):
+    """``(feature (N, C, H, W), rois (R, 5)) -> (R, C, k, k)``: (deformable) RoI pooling of one map.
+
+    Deformable (paper figure 3): plain RoI pooling (our operator with
+    ``group_size=1``, ``no_trans``, ``sample_per_part`` bilinear samples per bin
+    side), a zero-initialised fc (lr_mult ``offset_lr_mult`` = 0.01 as the
+    original) to the normalised offsets (R, 2, k, k), then pooling again with
+    offsets * trans_std * RoI size. Plain: ``plain_op`` "max" (MXNet's
+    ``ROIPooling``, the original baseline) or "bilinear" (our operator with
+    ``no_trans``, what the deformable pooling starts from).
+
+    Parameters: ``<offset_prefix>weight/bias`` (``offset_`` for Faster R-CNN,
+    ``offset_p2_`` .. ``offset_p5_`` for FPN's levels).
     """
 
     def __init__(self, in_channels: int, pooled_size: int = 7, spatial_scale: float = 1.0 / 16,
-                 sample_per_part: int = 4, trans_std: float = 0.1, fc_hidden: int = 1024,
-                 deformable: bool = True, offset_lr_mult: float = 0.01, *, reference_impl: bool = False,
-                 **kwargs):
+                 sample_per_part: int = 4, trans_std: float = 0.1, deformable: bool = True,
+                 offset_lr_mult: float = 0.01, plain_op: str = "max", offset_prefix: str = "offset_", *,
+                 reference_impl: bool = False, **kwargs):
         kwargs.setdefault("prefix", "")
         super().__init__(**kwargs)
         operators.load()
+        if plain_op not in PLAIN_ROI_POOLING:
+            raise ValueError(f"plain_op must be one of {PLAIN_ROI_POOLING}, got {plain_op!r}")
         self.in_channels, self.pooled_size, self.deformable = in_channels, pooled_size, deformable
+        self._plain_op = plain_op
         self._reference_impl = reference_impl
         self._spatial_scale = spatial_scale
         self._pool = dict(spatial_scale=spatial_scale, output_dim=in_channels, group_size=1,
@@ -116,13 +124,9 @@ class DeformableRoIPoolingHead(HybridBlock):
         with self.name_scope():
             if deformable:
                 self.offset = nn.Dense(2 * k2, in_units=in_channels * k2, weight_initializer="zeros",
-                                       bias_initializer="zeros", prefix="offset_")
+                                       bias_initializer="zeros", prefix=offset_prefix)
                 for p in self.offset.collect_params().values():
                     p.lr_mult = offset_lr_mult
-            self.fc1 = nn.Dense(fc_hidden, in_units=in_channels * k2, weight_initializer=mx.init.Normal(0.01),
-                                prefix="fc_new_1_")
-            self.fc2 = nn.Dense(fc_hidden, in_units=fc_hidden, weight_initializer=mx.init.Normal(0.01),
-                                prefix="fc_new_2_")
 
     def offsets(self, F, feature, rois):
         """Normalised offsets (R, 2, k, k) from plain RoI pooling and the offset fc."""
@@ -130,18 +134,71 @@ class DeformableRoIPoolingHead(HybridBlock):
         plain = pool(feature, rois, no_trans=True, **self._pool)
         return self.offset(plain).reshape((-1, 2, self.pooled_size, self.pooled_size))
 
-    def pooled(self, F, feature, rois):
-        """The (deformable) RoI-pooled features (R, C, k, k)."""
-        if not self.deformable:
+    def hybrid_forward(self, F, feature, rois):
+        if not self.deformable and self._plain_op == "max":
             return F.ROIPooling(feature, rois, pooled_size=(self.pooled_size, self.pooled_size),
                                 spatial_scale=self._spatial_scale)
         # A leaf input with grad_req='add' needs a built-in op before the
         # extension op, which would overwrite the gradient (mxnet_extension_notes).
         feature = F.identity(feature)
         pool = _pool_op(F, self._reference_impl)
+        if not self.deformable:
+            return pool(feature, rois, no_trans=True, **self._pool)
         trans = self.offsets(F, feature, rois)
         return pool(feature, rois, trans, trans_std=self._trans_std, **self._pool)
 
+
+class DeformableRoIPoolingHead(HybridBlock):
+    """``(feature (N, C, H, W), rois (R, 5)) -> (R, fc_hidden)`` features for cls/box layers.
+
+    Faster R-CNN 2fc head with (deformable) RoI pooling (:class:`DeformableRoIPool`;
+    ``in_channels`` = C, 256 after ``conv_new_1``), then fc_new_1 -> ReLU ->
+    fc_new_2 -> ReLU. ``deformable=False`` gives the paper's baseline
+    (``plain_op`` "max": MXNet's max ``ROIPooling``; "bilinear": our operator, ``no_trans``).
+
+    Parameters (block prefix, default ""): ``offset_weight/bias`` (zero init,
+    lr_mult ``offset_lr_mult`` = 0.01 as in the original), ``fc_new_1_*``, ``fc_new_2_*``.
+    """
+
+    def __init__(self, in_channels: int, pooled_size: int = 7, spatial_scale: float = 1.0 / 16,
+                 sample_per_part: int = 4, trans_std: float = 0.1, fc_hidden: int = 1024,
+                 deformable: bool = True, offset_lr_mult: float = 0.01, plain_op: str = "max", *,
+                 reference_impl: bool = False, **kwargs):
+        kwargs.setdefault("prefix", "")
+        super().__init__(**kwargs)
+        self.in_channels, self.pooled_size, self.deformable = in_channels, pooled_size, deformable
+        with self.name_scope():
+            self.pool = DeformableRoIPool(in_channels, pooled_size, spatial_scale, sample_per_part, trans_std,
+                                          deformable, offset_lr_mult, plain_op, reference_impl=reference_impl)
+            self.fc = TwoFCHead(in_channels * pooled_size * pooled_size, fc_hidden)
+
+    @property
+    def offset(self) -> nn.Dense:
+        return self.pool.offset
+
+    def offsets(self, F, feature, rois):
+        """Normalised offsets (R, 2, k, k) from plain RoI pooling and the offset fc."""
+        return self.pool.offsets(F, feature, rois)
+
+    def pooled(self, F, feature, rois):
+        """The (deformable) RoI-pooled features (R, C, k, k)."""
+        return self.pool(feature, rois)
+
     def hybrid_forward(self, F, feature, rois):
-        x = F.relu(self.fc1(self.pooled(F, feature, rois)))
-        return F.relu(self.fc2(x))
+        return self.fc(self.pool(feature, rois))
+
+
+class TwoFCHead(HybridBlock):
+    """``(R, ...) -> (R, hidden)``: fc_new_1 -> ReLU -> fc_new_2 -> ReLU (normal(0.01) init), the 2fc head."""
+
+    def __init__(self, in_units: int, hidden: int = 1024, **kwargs):
+        kwargs.setdefault("prefix", "")
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.fc1 = nn.Dense(hidden, in_units=in_units, weight_initializer=mx.init.Normal(0.01),
+                                prefix="fc_new_1_")
+            self.fc2 = nn.Dense(hidden, in_units=hidden, weight_initializer=mx.init.Normal(0.01),
+                                prefix="fc_new_2_")
+
+    def hybrid_forward(self, F, x):
+        return F.relu(self.fc2(F.relu(self.fc1(x))))

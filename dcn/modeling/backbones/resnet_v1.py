@@ -9,6 +9,8 @@ As the original ``resnet_v1_101_*`` symbols (paper section 2.3):
 * ``num_deformable_layers`` = 0, 1 (res5c), 2 (res5b,c), 3 (res5a,b,c) or 6
   (res5a,b,c and res4b20,b21,b22), the rows of the paper's Table 1 — in
   general the last n blocks, so shallow nets take res4 blocks earlier;
+* ``deformable_stage_ends``: the last block of these stages is deformable too
+  (FPN's ``with_dpyramid``: stages (3, 4) -> res3b3 and res4b22 for ResNet-101);
 * an optional randomly initialised 1x1 conv + ReLU after conv5
   (``reduce_channels``: 1024 for R-FCN/DeepLab, 256 for the Faster R-CNN head),
   named ``conv_new_1`` as in the original.
@@ -122,6 +124,7 @@ class ResNetV1Spec:
     offset_lr_mult: float = 1.0
     out_stages: Sequence[str] = ("res4", "res5")
     width_divisor: int = 1          # >1 shrinks every width, for CPU-sized experiments
+    deformable_stage_ends: Sequence[int] = ()  # also the last block of these stages (FPN: (3, 4))
 
     def validate(self) -> None:
         if self.depth not in DEPTHS:
@@ -131,6 +134,8 @@ class ResNetV1Spec:
                              f"got {self.num_deformable_layers}")
         if self.res5_dilation < 1:
             raise ValueError(f"res5_dilation must be >= 1, got {self.res5_dilation}")
+        if not set(self.deformable_stage_ends) <= {2, 3, 4, 5}:
+            raise ValueError(f"deformable_stage_ends must be stages in 2..5, got {self.deformable_stage_ends}")
         bad = set(self.out_stages) - {"res2", "res3", "res4", "res5"}
         if bad or not self.out_stages:
             raise ValueError(f"out_stages must be a non-empty subset of res2..res5, got {self.out_stages}")
@@ -139,12 +144,16 @@ class ResNetV1Spec:
 def deformable_block_names(spec: ResNetV1Spec) -> set[str]:
     """Names ('5c', '4b22', ...) of the blocks whose 3x3 conv is deformable: the
     last ``num_deformable_layers`` blocks of the network (res5 first, then res4),
-    which for ResNet-101 gives exactly the rows of the paper's Table 1."""
+    which for ResNet-101 gives exactly the rows of the paper's Table 1; plus the
+    last block of each stage in ``deformable_stage_ends``."""
     _, counts = DEPTHS[spec.depth]
     ordered = [f"{stage}{n}" for stage, count in zip((2, 3, 4, 5), counts)
                for n in block_names(stage, count, spec.depth)]
     n = spec.num_deformable_layers
-    return set(ordered[len(ordered) - n:]) if n else set()
+    names = set(ordered[len(ordered) - n:]) if n else set()
+    for stage in spec.deformable_stage_ends:
+        names.add(f"{stage}{block_names(stage, counts[stage - 2], spec.depth)[-1]}")
+    return names
 
 
 class ResNetV1(HybridBlock):

@@ -1,0 +1,87 @@
+"""From the typed experiment config (``dcn.config``) to the Faster R-CNN / FPN network.
+
+``symbol`` picks the network as the original file names do: a symbol with
+``fpn`` builds :class:`~fpn.pyramid_net.FPN`, any other (``*_rcnn[_dcn]``)
+:class:`~fpn.rcnn.FasterRCNN`; a ``w<n>`` token divides every width by n
+(default 4 for ``dataset: synthetic``). Deformable layers, dilation, deformable
+RoI pooling (``network.deformable_psroi``) and the pyramid's deformable
+res3/res4 (``network.deformable_pyramid``) come from ``network.*``; training and
+test parameters from ``dcn.detection.params``.
+"""
+from __future__ import annotations
+
+from typing import List, Union
+
+import mxnet as mx
+
+import operators
+from dcn.checkpoint import load_params
+from dcn.config import Config
+from dcn.detection.params import width_divisor
+from dcn.modeling.pretrained import load_pretrained
+from dcn.modeling.scratch_init import PIXEL_STD
+
+from .pyramid_net import FPN
+from .rcnn import FasterRCNN
+from .spec import FPN_STRIDES, FasterRCNNSpec
+
+Detector = Union[FasterRCNN, FPN]
+
+# the original's lr multiplier of the randomly initialised 1x1 reduction conv (Faster R-CNN)
+LR_MULT = {r"^conv_new_1_": 3.0}
+
+
+def is_fpn(cfg: Config) -> bool:
+    return "fpn" in cfg.symbol.lower()
+
+
+def model_spec(cfg: Config) -> FasterRCNNSpec:
+    net = cfg.network
+    fpn = is_fpn(cfg)
+    if fpn:
+        if list(net.RPN_FEAT_STRIDE) != list(FPN_STRIDES):
+            raise ValueError(f"network.RPN_FEAT_STRIDE: FPN's RPN runs on P2-P6, strides {list(FPN_STRIDES)}; "
+                             f"got {net.RPN_FEAT_STRIDE}")
+        if net.dilation != 1:
+            raise ValueError(f"network.dilation: FPN uses the plain stride-32 conv5 (1), got {net.dilation}")
+    else:
+        if net.RPN_FEAT_STRIDE != [16] or net.RCNN_FEAT_STRIDE != 16:
+            raise ValueError(f"network.RPN_FEAT_STRIDE / RCNN_FEAT_STRIDE: Faster R-CNN runs on one stride-16 map; "
+                             f"got {net.RPN_FEAT_STRIDE} / {net.RCNN_FEAT_STRIDE}")
+        if net.dilation < 2:
+            raise ValueError("network.dilation: Faster R-CNN needs a dilated conv5 (>= 2) for its stride-16 head")
+        if net.deformable_pyramid:
+            raise ValueError("network.deformable_pyramid is an FPN option (symbol *_fpn_*)")
+    return FasterRCNNSpec(
+        num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
+        num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
+        dilation=net.dilation, deformable_roi_pooling=net.deformable_psroi, plain_roi_pooling=net.plain_roi_pooling,
+        fpn=fpn, deformable_pyramid=fpn and net.deformable_pyramid, class_agnostic=cfg.CLASS_AGNOSTIC,
+        anchor_scales=tuple(net.ANCHOR_SCALES), anchor_ratios=tuple(net.ANCHOR_RATIOS),
+        # a scratch net sees unit-scale input; pretrained (Caffe) weights expect raw pixel scale
+        input_scale=1.0 if net.pretrained else 1.0 / PIXEL_STD)
+
+
+def make_net(spec: FasterRCNNSpec) -> Detector:
+    return FPN(spec) if spec.fpn else FasterRCNN(spec)
+
+
+def build_net(cfg: Config, ctx: Union[mx.Context, List[mx.Context]]) -> Detector:
+    """A freshly initialised network for training (backbone from ``network.pretrained`` when set), hybridised."""
+    operators.load()
+    net = make_net(model_spec(cfg))
+    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
+    if cfg.network.pretrained:
+        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
+    net.hybridize()
+    return net
+
+
+def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> Detector:
+    """The network of ``cfg`` with trained parameters (strict), hybridised."""
+    operators.load()
+    net = make_net(model_spec(cfg))
+    net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
+    load_params(net, params_path, cfg=cfg)
+    net.hybridize()
+    return net
