@@ -70,8 +70,12 @@ def test_stacked_points_on_a_tiny_network(tmp_path):
     levels = stacked_sampling_points(layers, (2, 3))
     assert [len(lv) for lv in levels] == [9, 81, 729]
     img = (np.random.RandomState(1).rand(96, 128, 3) * 255).astype(np.uint8)
-    counts = plot_stacked_sampling(img, layers, [(2, 3), (5, 7)], 16, tmp_path / "fig6.png")
+    counts = plot_stacked_sampling(img, layers, [(2, 3), (5, 7)], 16, tmp_path / "fig6.png", drop_padding=False)
     assert counts == [729, 729] and (tmp_path / "fig6.png").stat().st_size > 0
+    assert [l.in_shape for l in layers] == [(6, 8)] * 3  # captured input sizes
+    # (5, 7) is the corner of the 6x8 map: taps reading only padding drop out with their subtrees
+    kept = plot_stacked_sampling(img, layers, [(5, 7)], 16, tmp_path / "fig6b.png")
+    assert 0 < kept[0] < 729
     # zero offsets: the regular dilated grid
     zero = [DeformLayer(np.zeros_like(l.offset), l.kernel, l.stride, l.dilate, l.pad) for l in layers]
     pts = stacked_sampling_points(zero, (4, 4))[-1]
@@ -93,3 +97,31 @@ def test_roi_parts_and_dilation_stats(tmp_path):
     assert row["small_mean"] == 2.0 and row["large_mean"] == 2.0 and row["background_n"] == 0
     assert "res5c" in stats.markdown()
     assert stats.write_csv(tmp_path / "dil.csv").exists()
+
+
+def test_border_unit_keeps_each_taps_own_offset_and_drops_padding():
+    """At a corner only the taps inside the map are kept, each moved by its own offset
+    (the original demo re-indexed the kept taps and shifted them by other taps' offsets)."""
+    off = np.zeros((9, 2, 6, 6))
+    off[8, :, 0, 0] = 0.5        # only the bottom-right tap of unit (0, 0) moves, by (+0.5, +0.5)
+    off[0, :, 0, 0] = -0.25      # the top-left tap reads padding only ((-2.25, -2.25)): dropped
+    layer = DeformLayer(off.reshape(18, 6, 6), dilate=(2, 2), pad=(2, 2))
+    pts = stacked_sampling_points([layer], (0, 0), drop_padding=True)[0]
+    assert sorted(map(tuple, pts)) == [(0, 0), (0, 2), (2, 0), (2.5, 2.5)]
+
+
+def test_zero_offset_corner_unit_count():
+    """3 stacked dilation-2 layers, unit at the corner of a 14x14 map: per axis the taps at
+    -2 read padding, leaving 13 of 27 chains, so 13^2 = 169 of 729 points; a centre unit keeps all."""
+    layers = [DeformLayer(np.zeros((18, 14, 14)), dilate=(2, 2), pad=(2, 2), name=f"l{i}") for i in range(3)]
+    levels = stacked_sampling_points(layers, (0, 0), drop_padding=True)
+    assert [len(lv) for lv in levels] == [4, 25, 169]
+    assert len(stacked_sampling_points(layers, (7, 7), drop_padding=True)[-1]) == 729
+    assert len(stacked_sampling_points(layers, (0, 0))[-1]) == 729  # pure geometry keeps all
+
+
+def test_input_shape_is_required_for_strided_layers():
+    layer = DeformLayer(np.zeros((18, 4, 4)), stride=(2, 2))
+    with pytest.raises(ValueError, match="input_shape"):
+        layer.in_shape
+    assert DeformLayer(np.zeros((18, 4, 4)), stride=(2, 2), input_shape=(8, 8)).in_shape == (8, 8)

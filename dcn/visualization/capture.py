@@ -25,6 +25,13 @@ def deformable_layers(net: Block) -> list[tuple[str, DeformableConv2D]]:
     return found
 
 
+def _hybridized_blocks(block: Block) -> list[Block]:
+    """The outermost hybridized blocks in `block` (itself, or children of a plain Block such as R-FCN)."""
+    if getattr(block, "_active", False):
+        return [block]
+    return [b for child in block._children.values() for b in _hybridized_blocks(child)]
+
+
 def collect_offsets(net: Block, x: mx.nd.NDArray, image_index: int = 0) -> list[DeformLayer]:
     """Runs `net(x)` imperatively and returns one DeformLayer per deformable conv,
     bottom-up, holding the offsets of image `image_index`."""
@@ -32,27 +39,31 @@ def collect_offsets(net: Block, x: mx.nd.NDArray, image_index: int = 0) -> list[
     if not layers:
         raise ValueError("the network has no deformable convolution layers")
     captured: dict[int, np.ndarray] = {}
+    in_shapes: dict[int, tuple[int, int]] = {}
     handles = []
     for idx, (_, block) in enumerate(layers):
-        def hook(_blk, _inputs, output, idx=idx, block=block):
+        def hook(_blk, inputs, output, idx=idx, block=block):
+            in_shapes[idx] = tuple(inputs[0].shape[2:])  # the offset conv sees the deformable conv's input
             out = output.asnumpy()[image_index]
             if isinstance(block, ModulatedDeformableConv2D):
                 out = out[:block._n_offset]
             captured[idx] = out
         handles.append(block.offset.register_forward_hook(hook))
-    hybrid = getattr(net, "_active", False)
+    # hooks fire only in imperative mode: switch off every hybridized (sub)network for this pass
+    hybrid = _hybridized_blocks(net)
     try:
-        if hybrid:
-            net.hybridize(False)
+        for blk in hybrid:
+            blk.hybridize(False)
         net(x)
     finally:
         for h in handles:
             h.detach()
-        if hybrid:
-            net.hybridize(True)
+        for blk in hybrid:
+            blk.hybridize(True)
     result = []
     for idx, (name, block) in enumerate(layers):
         kw = block._kwargs
         result.append(DeformLayer(captured[idx], kernel=tuple(kw["kernel"]), stride=tuple(kw["stride"]),
-                                  dilate=tuple(kw["dilate"]), pad=tuple(kw["pad"]), name=name))
+                                  dilate=tuple(kw["dilate"]), pad=tuple(kw["pad"]), name=name,
+                                  input_shape=in_shapes[idx]))
     return result

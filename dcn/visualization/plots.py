@@ -13,16 +13,21 @@ from .sampling import DeformLayer, feature_to_image, stacked_sampling_points  # 
 
 
 def plot_stacked_sampling(image_rgb: np.ndarray, layers: list[DeformLayer], units: list[tuple[int, int]],
-                          stride: float, path: str | Path, group: int = 0, title: str = "") -> list[int]:
+                          stride: float, path: str | Path, group: int = 0, title: str = "",
+                          drop_padding: bool = True, labels: list[str] | None = None) -> list[int]:
     """Figure 6: for each activation unit (feature row, col of the last layer),
     the sampling locations of all stacked layers on the image (red), the unit
-    itself (green). Returns the number of points drawn per unit."""
+    itself (green). ``image_rgb`` is the network input (resized) image whose
+    pixels the feature ``stride`` refers to. With ``drop_padding`` the points
+    that read only zero padding are left out (with those below them), so a unit
+    near the border shows fewer than taps**layers points. Returns the number of
+    points drawn per unit."""
     n = len(units)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
     H, W = image_rgb.shape[:2]
     counts = []
-    for ax, unit in zip(axes[0], units):
-        levels = stacked_sampling_points(layers, unit, group)
+    for i, (ax, unit) in enumerate(zip(axes[0], units)):
+        levels = stacked_sampling_points(layers, unit, group, drop_padding=drop_padding)
         pts = feature_to_image(levels[-1], stride)
         ax.imshow(image_rgb)
         ax.scatter(pts[:, 1], pts[:, 0], s=4, c="red", alpha=0.6, linewidths=0)
@@ -30,7 +35,8 @@ def plot_stacked_sampling(image_rgb: np.ndarray, layers: list[DeformLayer], unit
         ax.scatter([cx], [cy], s=40, c="lime", marker="o", edgecolors="black")
         ax.set_xlim(-0.5, W - 0.5)
         ax.set_ylim(H - 0.5, -0.5)
-        ax.set_title(f"unit {unit}: {len(pts)} points", fontsize=9)
+        label = f"{labels[i]}: " if labels else ""
+        ax.set_title(f"{label}unit {tuple(int(v) for v in unit)}: {len(pts)} points", fontsize=9)
         ax.axis("off")
         counts.append(len(pts))
     if title:

@@ -20,6 +20,16 @@ class DeformLayer:
     dilate: tuple[int, int] = (1, 1)
     pad: tuple[int, int] = (1, 1)
     name: str = ""
+    input_shape: tuple[int, int] | None = None   # (H, W) of the layer's input; None: stride-1 "same" layer
+
+    @property
+    def in_shape(self) -> tuple[int, int]:
+        """(H, W) of the input map: ``input_shape``, else the output size for a stride-1 layer."""
+        if self.input_shape is not None:
+            return tuple(self.input_shape)
+        if self.stride != (1, 1):
+            raise ValueError(f"layer {self.name!r} has stride {self.stride}: its input_shape must be given")
+        return tuple(self.offset.shape[1:])
 
     @property
     def taps(self) -> int:
@@ -70,19 +80,35 @@ def sampling_points(layer: DeformLayer, y: np.ndarray, x: np.ndarray, group: int
     return np.stack([base_y + dy, base_x + dx], axis=-1)
 
 
-def stacked_sampling_points(layers: list[DeformLayer], unit: tuple[float, float],
-                            group: int = 0) -> list[np.ndarray]:
+def reads_input(layer: DeformLayer, points: np.ndarray) -> np.ndarray:
+    """Which sampling points (n, 2) read the layer's input at all: the operator
+    (DCNv1 rule) samples only inside (-1, H) x (-1, W); a point outside reads
+    zero padding and has no receptive field below it."""
+    H, W = layer.in_shape
+    y, x = points[:, 0], points[:, 1]
+    return (y > -1) & (y < H) & (x > -1) & (x < W)
+
+
+def stacked_sampling_points(layers: list[DeformLayer], unit: tuple[float, float], group: int = 0,
+                            drop_padding: bool = False) -> list[np.ndarray]:
     """Sampling locations of stacked deformable layers for one activation unit
     of the last layer (paper figure 6): level k holds taps**k points, in the
     input coordinates of layer ``layers[-k]``. Layers are listed bottom-up and
     assumed consecutive: only 1x1 stride-1 convs in between, as in the
     bottleneck ResNets' dilated conv5 (not ResNet-18/34, whose blocks hold
-    two 3x3 convs)."""
+    two 3x3 convs).
+
+    Every tap keeps its own offset (tap t of a unit always moves by offset
+    channel pair t, also at the borders). ``drop_padding``: points that read
+    only zero padding (``reads_input`` false) are dropped together with
+    everything below them, so level k holds *up to* taps**k points."""
     ys = np.array([unit[0]], dtype=np.float64)
     xs = np.array([unit[1]], dtype=np.float64)
     levels = []
     for layer in reversed(layers):
         pts = sampling_points(layer, ys, xs, group).reshape(-1, 2)
+        if drop_padding:
+            pts = pts[reads_input(layer, pts)]
         levels.append(pts)
         ys, xs = pts[:, 0], pts[:, 1]
     return levels
