@@ -193,16 +193,17 @@ inline const char* dtype_name(int t) {
   }
 }
 
-// All inputs share one floating dtype (float32 or float64); outputs follow it.
+// All inputs share one floating dtype (float32, float64, or float16, which
+// only the GPU kernels run: the CPU forward rejects it); outputs follow it.
 inline MXReturnValue infer_float_types(const char* op, const std::vector<const char*>& names,
                                        std::vector<int>* in, std::vector<int>* out) {
   int t = -1;
   for (size_t i = 0; i < in->size(); ++i) {
     int ti = (*in)[i];
     if (ti < 0) continue;
-    if (ti != 0 && ti != 1) {
+    if (ti != 0 && ti != 1 && ti != 2) {
       DCN_ERROR(op) << "input '" << names[i] << "' has dtype " << dtype_name(ti)
-                    << ", expected float32 or float64";
+                    << ", expected float32 or float64 (or float16 on gpu)";
       return MX_FAIL;
     }
     if (t < 0) t = ti;

@@ -13,6 +13,14 @@
 #include <cmath>
 #include <cstdint>
 
+// The helpers below are pure inline functions shared by the CPU kernels (g++)
+// and their CUDA twins (nvcc): one copy of the sampling math for both.
+#if defined(__CUDACC__)
+#define DCN_HOST_DEVICE __host__ __device__
+#else
+#define DCN_HOST_DEVICE
+#endif
+
 namespace dcnops {
 
 enum class BorderRule : int {
@@ -26,7 +34,7 @@ enum class BorderRule : int {
   kDCNv2 = 1,
 };
 
-inline int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
+DCN_HOST_DEVICE inline int64_t clamp_index(int64_t i, int64_t n) { return i < 0 ? 0 : (i >= n ? n - 1 : i); }
 
 template <typename T>
 struct Corners {
@@ -37,7 +45,7 @@ struct Corners {
 };
 
 template <typename T>
-inline void corners_zero(Corners<T>* c) {
+DCN_HOST_DEVICE inline void corners_zero(Corners<T>* c) {
   for (int k = 0; k < 4; ++k) {
     c->idx[k] = 0;
     c->w[k] = c->gh[k] = c->gw[k] = T(0);
@@ -49,7 +57,7 @@ inline void corners_zero(Corners<T>* c) {
 // row (column) both corners coincide, so the derivative along that axis is
 // exactly zero, as in contrib.
 template <typename T, bool kGrad>
-inline bool corners_dcnv1(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
+DCN_HOST_DEVICE inline bool corners_dcnv1(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
   if (!(h >= T(0) && w >= T(0) && h < static_cast<T>(H) && w < static_cast<T>(W))) {
     corners_zero(c);
     return false;
@@ -92,7 +100,7 @@ inline bool corners_dcnv1(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
 
 // DCNv2 rule on absolute coordinates (h, w).
 template <typename T, bool kGrad>
-inline bool corners_dcnv2(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
+DCN_HOST_DEVICE inline bool corners_dcnv2(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
   if (!(h > T(-1) && w > T(-1) && h < static_cast<T>(H) && w < static_cast<T>(W))) {
     corners_zero(c);
     return false;
@@ -126,7 +134,7 @@ inline bool corners_dcnv2(T h, T w, int64_t H, int64_t W, Corners<T>* c) {
 // that axis is 0, as in contrib. Branch-free: always writes in-range corners
 // (0, 0, 0 for an invalid sample) and returns the validity.
 template <typename T>
-inline bool psroi_axis(T x, int64_t n, int32_t* lo, int32_t* hi, T* frac) {
+DCN_HOST_DEVICE inline bool psroi_axis(T x, int64_t n, int32_t* lo, int32_t* hi, T* frac) {
   const bool ok = x >= T(-0.5) && x <= static_cast<T>(n) - T(0.5);
   const T last = static_cast<T>(n - 1);
   x = x < T(0) ? T(0) : (x > last ? last : x);
@@ -139,7 +147,7 @@ inline bool psroi_axis(T x, int64_t n, int32_t* lo, int32_t* hi, T* frac) {
 }
 
 template <typename T>
-inline T corners_dot(const T* plane, const int32_t* idx, const T* w) {
+DCN_HOST_DEVICE inline T corners_dot(const T* plane, const int32_t* idx, const T* w) {
   // Same summation order as contrib: w1*v1 + w2*v2 + w3*v3 + w4*v4.
   return w[0] * plane[idx[0]] + w[1] * plane[idx[1]] + w[2] * plane[idx[2]] + w[3] * plane[idx[3]];
 }

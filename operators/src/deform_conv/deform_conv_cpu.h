@@ -17,8 +17,8 @@ struct DeformConvGeom {
   BorderRule rule;
   int64_t col_budget_bytes;  // cap on the column buffer (the `workspace` attribute)
 
-  int64_t taps() const { return kh * kw; }
-  int64_t out_pixels() const { return Ho * Wo; }
+  DCN_HOST_DEVICE int64_t taps() const { return kh * kw; }
+  DCN_HOST_DEVICE int64_t out_pixels() const { return Ho * Wo; }
 };
 
 // Number of output pixels processed per GEMM, chosen from the column budget.

@@ -8,6 +8,9 @@
 #include "../common/attrs.h"
 #include "../common/parallel.h"
 #include "deform_conv_cpu.h"
+#ifdef DCN_WITH_CUDA
+#include "deform_conv_cuda.h"
+#endif
 
 using namespace mxnet::ext;
 
@@ -221,18 +224,24 @@ MXReturnValue infer_shape_common(const char* op, const Attrs& attrs, std::vector
 
 // Re-validates the actual tensors (a graph may bypass shape inference) and
 // returns the geometry; shared by forward and backward.
-bool validate_tensors(const ConvParams& p, const std::vector<MXTensor>& ins, DeformConvGeom* g) {
+// `dev` is the context the kernel runs on ("cpu" or "gpu"); every tensor must
+// be there. float16 is a GPU storage type only (the CPU kernels compute in T).
+bool validate_tensors(const ConvParams& p, const std::vector<MXTensor>& ins, DeformConvGeom* g,
+                      const char* dev = "cpu") {
   std::vector<Shape> shapes;
   int dtype = ins[0].dtype;
+  const bool gpu = std::string(dev) == "gpu";
   for (size_t i = 0; i < ins.size(); ++i) {
-    if (ins[i].ctx.dev_type != "cpu") {
-      DCN_ERROR(p.op) << "input '" << p.input_names()[i] << "' is on " << ins[i].ctx.dev_type
-                      << "; this build runs on cpu only";
+    if (ins[i].ctx.dev_type != dev || ins[i].ctx.dev_id != ins[0].ctx.dev_id) {
+      DCN_ERROR(p.op) << "input '" << p.input_names()[i] << "' is on " << ins[i].ctx.dev_type << "("
+                      << ins[i].ctx.dev_id << "), expected every input on " << dev << "("
+                      << ins[0].ctx.dev_id << ")";
       return false;
     }
-    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64)) {
+    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64 && !(gpu && dtype == kFloat16))) {
       DCN_ERROR(p.op) << "input '" << p.input_names()[i] << "' has dtype " << dtype_name(ins[i].dtype)
-                      << ", expected float32 or float64 shared by all inputs";
+                      << (gpu ? ", expected float32, float64 or float16 shared by all inputs"
+                              : ", expected float32 or float64 shared by all inputs (float16 runs on gpu only)");
       return false;
     }
     Shape s;
@@ -313,6 +322,93 @@ MXReturnValue backward_common(const char* op, const Attrs& attrs, std::vector<MX
   return backward_typed<float>(p, g, in, out, res);
 }
 
+#ifdef DCN_WITH_CUDA
+// GPU path: same validation, kernels from deform_conv_cuda.cu on MXNet's stream
+// with MXNet-managed temporary memory.
+void* workspace_gpu(const char* op, const OpResource& res, size_t bytes) {
+  if (bytes >= size_t(INT_MAX)) {
+    DCN_ERROR(op) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
+    return nullptr;
+  }
+  void* ws = res.alloc_gpu(int(std::max<size_t>(bytes, 1)));
+  if (!ws) DCN_ERROR(op) << "could not allocate " << bytes << " bytes of GPU workspace";
+  return ws;
+}
+
+MXReturnValue cuda_status(const char* op, int err) {
+  if (err == 0) return MX_SUCCESS;
+  DCN_ERROR(op) << "CUDA error " << err << ": " << gpu::cuda_error_string(err);
+  return MX_FAIL;
+}
+
+// A larger column budget than on the CPU: fewer, bigger GEMMs (bounded by `workspace`).
+void gpu_budget(const ConvParams& p, DeformConvGeom* g) {
+  g->col_budget_bytes = std::min<int64_t>(std::max<int64_t>(p.workspace_mb, 1), 512) << 20;
+}
+
+MXReturnValue forward_gpu_common(const char* op, const Attrs& attrs, std::vector<MXTensor>* in,
+                                 std::vector<MXTensor>* out, const OpResource& res) {
+  ConvParams p;
+  DeformConvGeom g;
+  if (!parse_params(op, attrs, &p) || !validate_tensors(p, *in, &g, "gpu")) return MX_FAIL;
+  if (g.N == 0) return MX_SUCCESS;
+  gpu_budget(p, &g);
+  if (cuda_status(op, gpu::cuda_set_device((*in)[0].ctx.dev_id)) != MX_SUCCESS) return MX_FAIL;
+  const int dtype = (*in)[0].dtype;
+  void* ws = workspace_gpu(op, res, gpu::deform_conv_workspace_bytes(g, dtype, false, false));
+  if (!ws) return MX_FAIL;
+  const int wi = p.weight_index();
+  return cuda_status(op, gpu::deform_conv_forward(g, dtype, (*in)[0].data_ptr, (*in)[1].data_ptr,
+                                                  p.modulated ? (*in)[2].data_ptr : nullptr, (*in)[wi].data_ptr,
+                                                  p.no_bias ? nullptr : (*in)[wi + 1].data_ptr,
+                                                  (*out)[0].data_ptr, ws, res.get_cuda_stream()));
+}
+
+MXReturnValue backward_gpu_common(const char* op, const Attrs& attrs, std::vector<MXTensor>* in,
+                                  std::vector<MXTensor>* out, const OpResource& res) {
+  ConvParams p;
+  DeformConvGeom g;
+  if (!parse_params(op, attrs, &p)) return MX_FAIL;
+  const size_t n_fwd = p.num_inputs();
+  if (in->size() < 1 + n_fwd || out->size() != n_fwd) {
+    DCN_ERROR(op) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
+    return MX_FAIL;
+  }
+  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
+  if (!validate_tensors(p, fwd_in, &g, "gpu")) return MX_FAIL;
+  if (g.N == 0) return MX_SUCCESS;
+  gpu_budget(p, &g);
+  if (cuda_status(op, gpu::cuda_set_device(fwd_in[0].ctx.dev_id)) != MX_SUCCESS) return MX_FAIL;
+  const int dtype = fwd_in[0].dtype;
+  const bool det = gpu::deterministic_requested();
+  void* ws = workspace_gpu(op, res, gpu::deform_conv_workspace_bytes(g, dtype, true, det));
+  if (!ws) return MX_FAIL;
+  const int wi = p.weight_index();
+  return cuda_status(
+      op, gpu::deform_conv_backward(g, dtype, det, (*in)[0].data_ptr, (*in)[1].data_ptr, (*in)[2].data_ptr,
+                                    p.modulated ? (*in)[3].data_ptr : nullptr, (*in)[1 + wi].data_ptr,
+                                    (*out)[0].data_ptr, (*out)[1].data_ptr,
+                                    p.modulated ? (*out)[2].data_ptr : nullptr, (*out)[wi].data_ptr,
+                                    p.no_bias ? nullptr : (*out)[wi + 1].data_ptr, ws, res.get_cuda_stream()));
+}
+#else
+// Built without nvcc: a gpu-context call gets an error, not a missing-kernel crash.
+MXReturnValue no_cuda(const char* op) {
+  DCN_ERROR(op) << "this operator library was built without CUDA (nvcc was not found when it was "
+                   "compiled); build the GPU variant with nvcc on PATH (`make -C operators CUDA=1`), "
+                   "which operators.load() picks when MXNet sees a GPU";
+  return MX_FAIL;
+}
+MXReturnValue forward_gpu_common(const char* op, const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*,
+                                 const OpResource&) {
+  return no_cuda(op);
+}
+MXReturnValue backward_gpu_common(const char* op, const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*,
+                                  const OpResource&) {
+  return no_cuda(op);
+}
+#endif
+
 // Per-op entry points (lib_api takes plain function pointers).
 #define DCN_CONV_ENTRY_POINTS(prefix, opname)                                                        \
   MXReturnValue prefix##_parse(const Attrs& a, int* ni, int* no) { return parse_attrs_common(opname, a, ni, no); } \
@@ -329,6 +425,14 @@ MXReturnValue backward_common(const char* op, const Attrs& attrs, std::vector<MX
   MXReturnValue prefix##_backward(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, \
                                   const OpResource& r) {                                           \
     return backward_common(opname, a, i, o, r);                                                    \
+  }                                                                                                 \
+  MXReturnValue prefix##_forward_gpu(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, \
+                                     const OpResource& r) {                                        \
+    return forward_gpu_common(opname, a, i, o, r);                                                 \
+  }                                                                                                 \
+  MXReturnValue prefix##_backward_gpu(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, \
+                                      const OpResource& r) {                                       \
+    return backward_gpu_common(opname, a, i, o, r);                                                \
   }
 
 DCN_CONV_ENTRY_POINTS(dconv, kDeform)
@@ -342,11 +446,15 @@ REGISTER_OP(DeformableConvolution)
     .setInferType(dcnops::dconv_type)
     .setInferShape(dcnops::dconv_shape)
     .setForward(dcnops::dconv_forward, "cpu")
-    .setBackward(dcnops::dconv_backward, "cpu");
+    .setBackward(dcnops::dconv_backward, "cpu")
+    .setForward(dcnops::dconv_forward_gpu, "gpu")
+    .setBackward(dcnops::dconv_backward_gpu, "gpu");
 
 REGISTER_OP(ModulatedDeformableConvolution)
     .setParseAttrs(dcnops::mdconv_parse)
     .setInferType(dcnops::mdconv_type)
     .setInferShape(dcnops::mdconv_shape)
     .setForward(dcnops::mdconv_forward, "cpu")
-    .setBackward(dcnops::mdconv_backward, "cpu");
+    .setBackward(dcnops::mdconv_backward, "cpu")
+    .setForward(dcnops::mdconv_forward_gpu, "gpu")
+    .setBackward(dcnops::mdconv_backward_gpu, "gpu");

@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../common/bilinear.h"  // DCN_HOST_DEVICE
+
 namespace dcnops {
 
 struct PSROIGeom {
@@ -23,8 +25,8 @@ struct PSROIGeom {
   float spatial_scale;   // kept in float like contrib's parameters, so float64 matches it too
   float trans_std;
 
-  int64_t bins() const { return pooled * pooled; }
-  int64_t channels_per_class() const { return output_dim / num_classes; }
+  DCN_HOST_DEVICE int64_t bins() const { return pooled * pooled; }
+  DCN_HOST_DEVICE int64_t channels_per_class() const { return output_dim / num_classes; }
 };
 
 // First RoI whose values are unusable (index -1 when all are fine).

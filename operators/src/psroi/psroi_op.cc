@@ -15,6 +15,8 @@
 // for a bin without valid samples, and a zero gradient) and never an
 // out-of-bounds read.
 #include <climits>
+#include <cmath>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +24,9 @@
 #include "../common/attrs.h"
 #include "../common/parallel.h"
 #include "psroi_cpu.h"
+#ifdef DCN_WITH_CUDA
+#include "psroi_cuda.h"
+#endif
 
 using namespace mxnet::ext;
 
@@ -220,23 +225,50 @@ MXReturnValue infer_shape(const Attrs& attrs, std::vector<Shape>* in, std::vecto
 
 // Re-validates the actual tensors (a graph may bypass shape inference),
 // including the RoI values, and returns the full geometry.
-bool validate_tensors(const PoolParams& p, const std::vector<MXTensor>& ins, PSROIGeom* g) {
+#ifdef DCN_WITH_CUDA
+bool cuda_ok(int err) {
+  if (err == 0) return true;
+  DCN_ERROR(kOp) << "CUDA error " << err << ": " << gpu::cuda_error_string(err);
+  return false;
+}
+#endif
+
+// IEEE half -> float on the host (fp16 RoIs are copied back for the check).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal
+    const float f = std::ldexp(float(man), -24);
+    return sign ? -f : f;
+  }
+  const uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// `dev` is the context the kernel runs on ("cpu" or "gpu"); every tensor must
+// be there. float16 is a GPU storage type only. On the GPU the RoI table is
+// copied to the host (R x 5 values) for the value checks.
+bool validate_tensors(const PoolParams& p, const std::vector<MXTensor>& ins, PSROIGeom* g,
+                      const char* dev = "cpu", void* stream = nullptr) {
   const std::vector<const char*> names = p.input_names();
   if (ins.size() != names.size()) {
     DCN_ERROR(kOp) << "expected " << names.size() << " inputs, got " << ins.size();
     return false;
   }
   const int dtype = ins[0].dtype;
+  const bool gpu = std::string(dev) == "gpu";
   std::vector<Shape> shapes;
   for (size_t i = 0; i < ins.size(); ++i) {
-    if (ins[i].ctx.dev_type != "cpu") {
-      DCN_ERROR(kOp) << "input '" << names[i] << "' is on " << ins[i].ctx.dev_type
-                     << "; this build runs on cpu only";
+    if (ins[i].ctx.dev_type != dev || ins[i].ctx.dev_id != ins[0].ctx.dev_id) {
+      DCN_ERROR(kOp) << "input '" << names[i] << "' is on " << ins[i].ctx.dev_type << "(" << ins[i].ctx.dev_id
+                     << "), expected every input on " << dev << "(" << ins[0].ctx.dev_id << ")";
       return false;
     }
-    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64)) {
+    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64 && !(gpu && dtype == kFloat16))) {
       DCN_ERROR(kOp) << "input '" << names[i] << "' has dtype " << dtype_name(ins[i].dtype)
-                     << ", expected float32 or float64 shared by all inputs";
+                     << (gpu ? ", expected float32, float64 or float16 shared by all inputs"
+                             : ", expected float32 or float64 shared by all inputs (float16 runs on gpu only)");
       return false;
     }
     Shape s;
@@ -271,13 +303,35 @@ bool validate_tensors(const PoolParams& p, const std::vector<MXTensor>& ins, PSR
     return false;
   }
   const void* roi_ptr = ins[1].data_ptr;
-  RoiProblem bad = dtype == kFloat64 ? psroi_check_rois(*g, static_cast<const double*>(roi_ptr))
-                                     : psroi_check_rois(*g, static_cast<const float*>(roi_ptr));
+  std::vector<double> host_rois;  // gpu: a host copy (fp16 widened; float -> double is exact)
+#ifdef DCN_WITH_CUDA
+  if (gpu && g->R > 0) {
+    const size_t n = size_t(g->R) * 5, elem = dtype == kFloat64 ? 8 : (dtype == kFloat16 ? 2 : 4);
+    std::vector<unsigned char> raw(n * elem);
+    if (!cuda_ok(gpu::cuda_set_device(ins[0].ctx.dev_id)) ||
+        !cuda_ok(gpu::cuda_copy_to_host(raw.data(), roi_ptr, raw.size(), stream)))
+      return false;
+    host_rois.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (dtype == kFloat64) std::memcpy(&host_rois[i], raw.data() + 8 * i, 8);
+      else if (dtype == kFloat32) { float f; std::memcpy(&f, raw.data() + 4 * i, 4); host_rois[i] = f; }
+      else { uint16_t h; std::memcpy(&h, raw.data() + 2 * i, 2); host_rois[i] = half_to_float(h); }
+    }
+  }
+#else
+  (void)stream;
+#endif
+  RoiProblem bad;
+  if (gpu) bad = psroi_check_rois(*g, host_rois.data());
+  else if (dtype == kFloat64) bad = psroi_check_rois(*g, static_cast<const double*>(roi_ptr));
+  else bad = psroi_check_rois(*g, static_cast<const float*>(roi_ptr));
+  if (gpu) roi_ptr = host_rois.data();
+  const bool as_double = gpu || dtype == kFloat64;
   if (bad.roi >= 0) {
     const void* v = roi_ptr;
     auto at = [&](int k) {
-      return dtype == kFloat64 ? static_cast<const double*>(v)[bad.roi * 5 + k]
-                               : double(static_cast<const float*>(v)[bad.roi * 5 + k]);
+      return as_double ? static_cast<const double*>(v)[bad.roi * 5 + k]
+                       : double(static_cast<const float*>(v)[bad.roi * 5 + k]);
     };
     DCN_ERROR(kOp) << "input 'rois' row " << bad.roi << " = [" << at(0) << ", " << at(1) << ", " << at(2)
                    << ", " << at(3) << ", " << at(4) << "] " << bad.what
@@ -358,6 +412,83 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* in, std::vecto
   return backward_typed<float>(p, g, in, out, res);
 }
 
+#ifdef DCN_WITH_CUDA
+void* workspace_gpu(const OpResource& res, size_t bytes) {
+  if (bytes >= size_t(INT_MAX)) {
+    DCN_ERROR(kOp) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
+    return nullptr;
+  }
+  void* ws = res.alloc_gpu(int(std::max<size_t>(bytes, 1)));
+  if (!ws) DCN_ERROR(kOp) << "could not allocate " << bytes << " bytes of GPU workspace";
+  return ws;
+}
+
+MXReturnValue forward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
+                          const OpResource& res) {
+  PoolParams p;
+  PSROIGeom g;
+  void* stream = res.get_cuda_stream();
+  if (!parse_params(attrs, &p) || !validate_tensors(p, *in, &g, "gpu", stream)) return MX_FAIL;
+  if (g.R == 0) return MX_SUCCESS;
+  const int dtype = (*in)[0].dtype;
+  void* ws = workspace_gpu(res, gpu::psroi_workspace_bytes(g, dtype, false, false));
+  if (!ws) return MX_FAIL;
+  return cuda_ok(gpu::psroi_forward(g, dtype, (*in)[0].data_ptr, (*in)[1].data_ptr,
+                                    p.no_trans ? nullptr : (*in)[2].data_ptr, (*out)[0].data_ptr, ws, stream))
+             ? MX_SUCCESS
+             : MX_FAIL;
+}
+
+MXReturnValue backward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
+                           const OpResource& res) {
+  PoolParams p;
+  PSROIGeom g;
+  if (!parse_params(attrs, &p)) return MX_FAIL;
+  const size_t n_fwd = p.num_inputs();
+  if (in->size() != n_fwd + 2 || out->size() != n_fwd) {
+    DCN_ERROR(kOp) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
+    return MX_FAIL;
+  }
+  void* stream = res.get_cuda_stream();
+  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
+  if (!validate_tensors(p, fwd_in, &g, "gpu", stream)) return MX_FAIL;
+  const MXTensor& dout = (*in)[0];
+  const std::vector<int64_t> want = {g.R, p.output_dim, p.pooled, p.pooled};
+  if (dout.dtype != fwd_in[0].dtype || dout.shape != want) {
+    DCN_ERROR(kOp) << "output gradient has shape " << shape_str(dout.shape) << " and dtype "
+                   << dtype_name(dout.dtype) << ", expected " << shape_str(want) << " "
+                   << dtype_name(fwd_in[0].dtype);
+    return MX_FAIL;
+  }
+  const int dtype = fwd_in[0].dtype;
+  const bool det = gpu::deterministic_requested();
+  void* ws = workspace_gpu(res, gpu::psroi_workspace_bytes(g, dtype, true, det));
+  if (!ws) return MX_FAIL;
+  // rois get a zero gradient
+  const size_t elem = dtype == kFloat64 ? 8 : (dtype == kFloat16 ? 2 : 4);
+  if (!cuda_ok(gpu::cuda_memset_async((*out)[1].data_ptr, 0, size_t(g.R) * 5 * elem, stream))) return MX_FAIL;
+  return cuda_ok(gpu::psroi_backward(g, dtype, det, dout.data_ptr, (*in)[1].data_ptr, (*in)[2].data_ptr,
+                                     p.no_trans ? nullptr : (*in)[3].data_ptr, (*out)[0].data_ptr,
+                                     p.no_trans ? nullptr : (*out)[2].data_ptr, ws, stream))
+             ? MX_SUCCESS
+             : MX_FAIL;
+}
+#else
+// Built without nvcc: a gpu-context call gets an error, not a missing-kernel crash.
+MXReturnValue no_cuda(const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*, const OpResource&) {
+  DCN_ERROR(kOp) << "this operator library was built without CUDA (nvcc was not found when it was "
+                    "compiled); build the GPU variant with nvcc on PATH (`make -C operators CUDA=1`), "
+                    "which operators.load() picks when MXNet sees a GPU";
+  return MX_FAIL;
+}
+MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, const OpResource& r) {
+  return no_cuda(a, i, o, r);
+}
+MXReturnValue backward_gpu(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, const OpResource& r) {
+  return no_cuda(a, i, o, r);
+}
+#endif
+
 }  // namespace
 }  // namespace dcnops
 
@@ -366,4 +497,6 @@ REGISTER_OP(DeformablePSROIPooling)
     .setInferType(dcnops::infer_type)
     .setInferShape(dcnops::infer_shape)
     .setForward(dcnops::forward, "cpu")
-    .setBackward(dcnops::backward, "cpu");
+    .setBackward(dcnops::backward, "cpu")
+    .setForward(dcnops::forward_gpu, "gpu")
+    .setBackward(dcnops::backward_gpu, "gpu");

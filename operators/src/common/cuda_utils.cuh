@@ -1,0 +1,140 @@
+// Device-side helpers shared by the CUDA kernels: storage/accumulation types,
+// conversions, atomics, launch sizes and a GEMM (lib_api gives extensions no
+// BLAS, and cuBLAS is not part of every CUDA install; ours has fp32
+// accumulation for fp16 storage and 64-bit strides).
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "cuda_api.h"
+
+namespace dcnops {
+namespace gpu {
+
+// fp16 is a storage type: sampling coordinates and sums are fp32.
+template <typename T> struct Acc { using type = float; };
+template <> struct Acc<double> { using type = double; };
+template <typename T> using acc_t = typename Acc<T>::type;
+
+__device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ float ld(const float* p) { return *p; }
+__device__ __forceinline__ double ld(const double* p) { return *p; }
+
+template <typename T> __device__ __forceinline__ T cvt(float v) { return static_cast<T>(v); }
+template <typename T> __device__ __forceinline__ T cvt(double v) { return static_cast<T>(v); }
+template <> __device__ __forceinline__ __half cvt<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __half cvt<__half>(double v) { return __float2half_rn(float(v)); }
+
+__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void atomic_add(double* p, double v) { atomicAdd(p, v); }
+
+constexpr int kThreads = 256;
+
+// Blocks for a grid-stride loop over n items (kernels loop, so a capped grid is fine).
+inline unsigned blocks_for(int64_t n) {
+  const int64_t b = (n + kThreads - 1) / kThreads;
+  return unsigned(std::max<int64_t>(1, std::min<int64_t>(b, int64_t(1) << 20)));
+}
+
+#define DCN_GRID_LOOP(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
+
+// ---------------------------------------------------------------- GEMM
+// C[z](m, n) = alpha * sum_k A[z](m, k) B[z](k, n) + beta * C[z](m, n) + bias[z](m)
+// Row-major; A(m,k) = TA ? A[k*lda+m] : A[m*lda+k]; B(k,n) = TB ? B[n*ldb+k] : B[k*ldb+n].
+// Batch z = zo * nz_in + zi with separate strides for the inner (conv group)
+// and outer (image) index. beta == 0 never reads C.
+template <typename TA_, typename TB_, typename TC_>
+struct GemmArgs {
+  int64_t M, N, K;
+  const TA_* A; int64_t lda, sA_in, sA_out;
+  const TB_* B; int64_t ldb, sB_in, sB_out;
+  TC_* C; int64_t ldc, sC_in, sC_out;
+  const TA_* bias; int64_t sBias_in;  // may be null; same storage type as A
+  int64_t nz_in, nz;
+  float alpha, beta;
+};
+
+constexpr int kBM = 64, kBN = 64, kBK = 16;
+
+template <typename TA_, typename TB_, typename TC_, typename AccT, bool TA, bool TB>
+__global__ void __launch_bounds__(256) gemm_kernel(GemmArgs<TA_, TB_, TC_> a, int64_t z0) {
+  __shared__ AccT As[kBK][kBM + 4];
+  __shared__ AccT Bs[kBK][kBN + 4];
+  const int64_t z = z0 + blockIdx.z;
+  const int64_t zi = z % a.nz_in, zo = z / a.nz_in;
+  const TA_* A = a.A + zi * a.sA_in + zo * a.sA_out;
+  const TB_* B = a.B + zi * a.sB_in + zo * a.sB_out;
+  TC_* C = a.C + zi * a.sC_in + zo * a.sC_out;
+  const int64_t m0 = int64_t(blockIdx.y) * kBM, n0 = int64_t(blockIdx.x) * kBN;
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  AccT acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = AccT(0);
+
+  for (int64_t k0 = 0; k0 < a.K; k0 += kBK) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {  // 1024 elements of each tile, 4 per thread, coalesced order
+      const int e = tid + r * 256;
+      int mm, kk;
+      if (TA) { kk = e / kBM; mm = e % kBM; } else { mm = e / kBK; kk = e % kBK; }
+      const int64_t gm = m0 + mm, gk = k0 + kk;
+      As[kk][mm] = (gm < a.M && gk < a.K) ? AccT(ld(TA ? A + gk * a.lda + gm : A + gm * a.lda + gk)) : AccT(0);
+      int nn;
+      if (TB) { nn = e / kBK; kk = e % kBK; } else { kk = e / kBN; nn = e % kBN; }
+      const int64_t gn = n0 + nn, gk2 = k0 + kk;
+      Bs[kk][nn] = (gn < a.N && gk2 < a.K) ? AccT(ld(TB ? B + gn * a.ldb + gk2 : B + gk2 * a.ldb + gn)) : AccT(0);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kBK; ++kk) {
+      AccT av[4], bv[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) av[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) bv[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    __syncthreads();
+  }
+  const TA_* bias = a.bias ? a.bias + zi * a.sBias_in : nullptr;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int64_t gm = m0 + ty + 16 * i;
+    if (gm >= a.M) continue;
+    const AccT bv = bias ? AccT(ld(bias + gm)) : AccT(0);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int64_t gn = n0 + tx + 16 * j;
+      if (gn >= a.N) continue;
+      TC_* c = C + gm * a.ldc + gn;
+      AccT v = AccT(a.alpha) * acc[i][j] + bv;
+      if (a.beta != 0.f) v += AccT(a.beta) * AccT(ld(c));
+      *c = cvt<TC_>(v);
+    }
+  }
+}
+
+template <typename TA_, typename TB_, typename TC_, bool TA, bool TB>
+cudaError_t gemm(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
+  using AccT = acc_t<TA_>;
+  if (a.M <= 0 || a.N <= 0 || a.nz <= 0) return cudaSuccess;
+  const int64_t gx = (a.N + kBN - 1) / kBN, gy = (a.M + kBM - 1) / kBM;
+  if (gy > 65535) return cudaErrorInvalidConfiguration;  // M < 4M rows: far above any conv
+  for (int64_t z0 = 0; z0 < a.nz; z0 += 65535) {
+    const dim3 grid(unsigned(gx), unsigned(gy), unsigned(std::min<int64_t>(65535, a.nz - z0)));
+    gemm_kernel<TA_, TB_, TC_, AccT, TA, TB><<<grid, 256, 0, stream>>>(a, z0);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace gpu
+}  // namespace dcnops
