@@ -86,14 +86,18 @@ class PyramidRoIPool(Block):
             raise ValueError(f"{len(levels)} feature levels for {len(self.pools)} pooling levels")
         ctx = rois.context
         level = assign_levels(rois[:, 1:].asnumpy(), self.first_level, self.first_level + len(self.pools) - 1)
-        parts, order = [], []
+        parts, order, unused = [], [], []
         for i, pool in enumerate(self.pools):
             idx = np.flatnonzero(level == self.first_level + i)
             if len(idx) == 0:
+                unused.append(i)
                 continue
             parts.append(pool(levels[i], rois.take(mx.nd.array(idx, ctx=ctx))))
             order.append(idx)
         pooled = mx.nd.concat(*parts, dim=0) if len(parts) > 1 else parts[0]
         inverse = np.empty(len(level), np.int64)
         inverse[np.concatenate(order)] = np.arange(len(level))
-        return pooled.take(mx.nd.array(inverse, ctx=ctx))
+        pooled = pooled.take(mx.nd.array(inverse, ctx=ctx))
+        for i in unused:  # a level without RoIs still gets a (zero) gradient, so no parameter goes stale
+            pooled = pooled + 0 * self.pools[i](levels[i], rois[:1]).sum()
+        return pooled

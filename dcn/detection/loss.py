@@ -59,7 +59,8 @@ def pick_class_boxes(bbox_pred: mx.nd.NDArray, labels: mx.nd.NDArray) -> mx.nd.N
     if bbox_pred.shape[1] == 4:
         return bbox_pred
     boxes = bbox_pred.reshape((0, -1, 4))
-    return mx.nd.pick(boxes, mx.nd.maximum(labels, 0), axis=1)
+    index = mx.nd.maximum(labels, 0).reshape((-1, 1)).broadcast_to((boxes.shape[0], 4))
+    return mx.nd.pick(boxes, index, axis=1)
 
 
 def _accuracy(logits: mx.nd.NDArray, labels: mx.nd.NDArray, valid: mx.nd.NDArray) -> mx.nd.NDArray:
