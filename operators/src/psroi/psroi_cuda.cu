@@ -121,7 +121,9 @@ __device__ void scatter_bin(const PSROIGeom& g, const Bin<acc_t<T>>& s, acc_t<T>
       const int64_t i00 = int64_t(y0) * g.W + x0, i01 = int64_t(y0) * g.W + x1;
       const int64_t i10 = int64_t(y1) * g.W + x0, i11 = int64_t(y1) * g.W + x1;
       const A q00 = (1 - dx) * (1 - dy), q01 = dx * (1 - dy), q10 = (1 - dx) * dy, q11 = dx * dy;
-      if (kAtomic) {
+      if (!dplane) {
+        // offset gradients only (deterministic mode scatters ddata separately)
+      } else if (kAtomic) {
         atomic_add(dplane + i00, q00 * dv);
         atomic_add(dplane + i01, q01 * dv);
         atomic_add(dplane + i10, q10 * dv);
@@ -161,8 +163,8 @@ __global__ void backward_atomic_kernel(PSROIGeom g, const T* dout, const T* data
     if (count > 0) {
       const A dv = ld(dout + i) / static_cast<A>(count);
       A sx, sy;
-      scatter_bin<T, true>(g, s, dv, data + (s.b * g.C + s.c) * HW, ddata + (s.b * g.C + s.c) * HW, want_trans,
-                           &sx, &sy);
+      scatter_bin<T, true>(g, s, dv, data + (s.b * g.C + s.c) * HW, ddata ? ddata + (s.b * g.C + s.c) * HW : nullptr,
+                           want_trans, &sx, &sy);
       const A tstd = static_cast<A>(g.trans_std);
       gx = sx * (tstd * dv * s.roi_w);
       gy = sy * (tstd * dv * s.roi_h);
@@ -285,10 +287,9 @@ int backward_t(const PSROIGeom& g, bool det, const T* dout, const T* data, const
   if (!g.no_trans && !det) DCN_CUDA_TRY(cudaMemsetAsync(dta, 0, size_t(nt) * sizeof(A), st));
   if (det) {
     if (g.R > 0 && nd > 0)
-      backward_plane_kernel<T><<<blocks_for(g.N * g.C), 64, 0, st>>>(g, dout, data, rois, trans, dda);
+      backward_plane_kernel<T><<<unsigned((g.N * g.C + 63) / 64), 64, 0, st>>>(g, dout, data, rois, trans, dda);
     if (!g.no_trans && total > 0) {  // offset gradients only: ddata is scattered above
-      PSROIGeom gt = g;
-      backward_atomic_kernel<T><<<blocks_for(total), kThreads, 0, st>>>(gt, dout, data, rois, trans, nullptr,
+      backward_atomic_kernel<T><<<blocks_for(total), kThreads, 0, st>>>(g, dout, data, rois, trans, nullptr,
                                                                         nullptr, partial);
       DCN_CUDA_TRY(cudaGetLastError());
       reduce_trans_kernel<T><<<blocks_for(nt / 2), kThreads, 0, st>>>(g, partial, dtrans);
