@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from dcn.detection.detector import SingleMapDetector
+from dcn.detection.detector import TwoStageDetector
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
 from dcn.modeling.scratch_init import PIXEL_STD
 
@@ -51,7 +51,7 @@ class RFCNSpec:
         return self.num_classes if self.class_aware_rpn else 2
 
 
-class RFCN(SingleMapDetector):
+class RFCN(TwoStageDetector):
     """R-FCN / class-aware RPN (the ``dcn.detection.detector`` protocol: ``forward``, ``head_forward``)."""
 
     def __init__(self, spec: RFCNSpec, **kwargs):
