@@ -1,6 +1,7 @@
 """DeepLab training (one image per device per step).
 
     python -m deeplab.train --cfg experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml [--set KEY=VALUE ...] [--resume]
+        [--gpus 0,1,2,3] [--kvstore device|dist_sync]
 
 SGD with momentum / wd / warmup + step lr from ``TRAIN.*`` (the original
 protocol: the lr drops x0.1 for the last third); a checkpoint
@@ -21,9 +22,9 @@ import numpy as np  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 import operators  # noqa: E402
-from dcn.config import Config, parse_config  # noqa: E402
-from dcn.data.batching import list_batchify, scatter, seg_sample_to_nd  # noqa: E402
-from dcn.data.sampler import AspectRatioGroupSampler  # noqa: E402
+from dcn.config import Config  # noqa: E402
+from dcn.data.batching import list_batchify, make_batch_sampler, scatter, seg_sample_to_nd  # noqa: E402
+from dcn.distributed import DistSession, parse_train_config  # noqa: E402
 from dcn.engine import TrainLoop, fit, make_contexts  # noqa: E402
 from dcn.modeling.pretrained import load_pretrained  # noqa: E402
 
@@ -48,19 +49,21 @@ def forward(net: DeepLab, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArra
     return segmentation_loss(net(batch["data"]), batch["label"])
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True) -> Tuple[DeepLab, TrainLoop]:
-    """Train as ``cfg`` says; returns the network and the finished loop."""
+def train(cfg: Config, resume: bool = False, progress: bool = True,
+          session: Optional[DistSession] = None) -> Tuple[DeepLab, TrainLoop]:
+    """Train as ``cfg`` says; returns the network and the finished loop.
+
+    ``session``: the distributed job this process belongs to (``dist_*`` kvstores);
+    made from ``cfg.default.kvstore`` when not given.
+    """
     check_train_config(cfg)
     operators.load()
     ctx = make_contexts(cfg.gpus)
+    session = session or DistSession(cfg.default.kvstore)
     dataset = train_dataset(cfg)
-    if cfg.TRAIN.ASPECT_GROUPING:
-        sampler = AspectRatioGroupSampler(dataset.aspect_ratios(), len(ctx), shuffle=cfg.TRAIN.SHUFFLE,
-                                          seed=cfg.default.seed)
-    else:  # RandomSampler draws from numpy's global state, which the loop reseeds each epoch
-        base = (gluon.data.RandomSampler(len(dataset)) if cfg.TRAIN.SHUFFLE
-                else gluon.data.SequentialSampler(len(dataset)))
-        sampler = gluon.data.BatchSampler(base, len(ctx), last_batch="keep")
+    sampler = make_batch_sampler(dataset.aspect_ratios(), len(ctx), shuffle=cfg.TRAIN.SHUFFLE,
+                                 seed=cfg.default.seed, aspect_grouping=cfg.TRAIN.ASPECT_GROUPING,
+                                 rank=session.rank, num_workers=session.num_workers)
     loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
                                    num_workers=cfg.default.num_workers)
 
@@ -73,14 +76,18 @@ def train(cfg: Config, resume: bool = False, progress: bool = True) -> Tuple[Dee
 
     net = build_net(cfg, ctx)
     logger.info("DeepLab: %s", net.spec)
-    loop = fit(cfg, net, forward, epoch_data, len(dataset), resume=resume, ctx=ctx, lr_mult=LR_MULT,
-               split_fn=lambda batch, ctxs: scatter(batch, ctxs, seg_sample_to_nd), progress=progress)
+    num_samples = len(sampler) * len(ctx) * session.num_workers if session.distributed else len(dataset)
+    loop = fit(cfg, net, session.watch(forward), epoch_data, num_samples, resume=resume, ctx=ctx,
+               lr_mult=LR_MULT, split_fn=lambda batch, ctxs: scatter(batch, ctxs, seg_sample_to_nd),
+               progress=progress)
+    session.finish()
     return net, loop
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    cfg, args = parse_config(argv, description=__doc__.split("\n\n")[0])
-    train(cfg, resume=args.resume)
+    cfg, args = parse_train_config(argv, description=__doc__.split("\n\n")[0])
+    train(cfg, resume=args.resume, session=DistSession(cfg.default.kvstore, args.dist_timeout,
+                                                       args.dist_start_timeout))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@ paper's class-aware RPN, on MXNet Gluon.
 
 Entry points: ``python -m rfcn.train``, ``python -m rfcn.test``, ``python -m rfcn.demo``.
 """
-from .model import RFCN, RFCNSpec
+from dcn.utils.env import set_default_threads
+
+set_default_threads()  # entry points run from here; before mxnet is imported
+
+from .model import RFCN, RFCNSpec  # noqa: E402
 
 __all__ = ["RFCN", "RFCNSpec"]

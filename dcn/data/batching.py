@@ -46,15 +46,30 @@ def list_batchify(samples: Sequence[Any]) -> List[Any]:
     return list(samples)
 
 
+def make_batch_sampler(aspect_ratios: Sequence[float], num_devices: int, *, shuffle: bool = True, seed: int = 0,
+                       aspect_grouping: bool = True, rank: int = 0, num_workers: int = 1) -> mx.gluon.data.Sampler:
+    """Batches of ``num_devices`` indices (one image per device); call ``set_epoch`` (when present) each epoch.
+
+    One worker: aspect-ratio grouped (reseeded per epoch) or plain (numpy's global
+    state, reseeded by the loop). Several ``dist_sync`` workers: this worker's equal
+    shard (``dcn.distributed.shard``) in full batches only, so every worker runs the
+    same number of steps; aspect grouping is off there.
+    """
+    if num_workers > 1:
+        from ..distributed.shard import ShardBatchSampler  # dcn.distributed imports dcn.data
+        return ShardBatchSampler(len(aspect_ratios), num_devices, rank, num_workers, shuffle=shuffle, seed=seed)
+    if aspect_grouping:
+        return AspectRatioGroupSampler(aspect_ratios, num_devices, shuffle=shuffle, seed=seed)
+    base = (mx.gluon.data.RandomSampler(len(aspect_ratios)) if shuffle
+            else mx.gluon.data.SequentialSampler(len(aspect_ratios)))
+    return mx.gluon.data.BatchSampler(base, num_devices, last_batch="keep")
+
+
 def make_loader(dataset: TransformedDataset, num_devices: int, shuffle: bool = True, seed: int = 0,
                 aspect_grouping: bool = True, num_workers: int = 0) -> mx.gluon.data.DataLoader:
     """Loader yielding lists of ``num_devices`` samples (one image per device)."""
-    if aspect_grouping:
-        sampler = AspectRatioGroupSampler(dataset.aspect_ratios(), num_devices, shuffle=shuffle, seed=seed)
-    else:
-        base = (mx.gluon.data.RandomSampler(len(dataset)) if shuffle
-                else mx.gluon.data.SequentialSampler(len(dataset)))
-        sampler = mx.gluon.data.BatchSampler(base, num_devices, last_batch="keep")
+    sampler = make_batch_sampler(dataset.aspect_ratios(), num_devices, shuffle=shuffle, seed=seed,
+                                 aspect_grouping=aspect_grouping)
     return mx.gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
                                     num_workers=num_workers)
 

@@ -8,11 +8,11 @@ from .env import current_role, dmlc_env, free_port
 from .kvstore import (barrier, cached_kvstore, is_distributed, num_workers, resolve_kvstore, sync_initial_params,
                       worker_rank)
 from .session import DEFAULT_START_TIMEOUT_S, DEFAULT_TIMEOUT_S, DistSession
-from .shard import ShardSampler, shard_indices
+from .shard import ShardBatchSampler, ShardSampler, shard_indices
 from .watchdog import WATCHDOG_EXIT_CODE, WATCHDOG_MESSAGE, Watchdog
 
 __all__ = [
-    "DEFAULT_START_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "DistSession", "ShardSampler", "WATCHDOG_EXIT_CODE",
+    "DEFAULT_START_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "DistSession", "ShardBatchSampler", "ShardSampler", "WATCHDOG_EXIT_CODE",
     "WATCHDOG_MESSAGE", "Watchdog", "add_device_args", "apply_device_args", "barrier", "cached_kvstore",
     "current_role", "dmlc_env", "free_port", "is_distributed", "num_workers", "parse_gpus", "parse_train_config",
     "resolve_kvstore", "shard_indices", "sync_initial_params", "worker_rank",

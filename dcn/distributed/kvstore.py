@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import mxnet as mx
 
@@ -97,7 +97,43 @@ def sync_initial_params(trainer: "mx.gluon.Trainer", infer_shapes: Callable[[], 
             infer_shapes()
     if not trainer._kv_initialized:
         trainer._init_kvstore()
-    trainer._init_params()
-    for param in trainer._params:
-        for arr in param.list_data():
+    _broadcast_from_worker0(trainer)
+
+
+def _broadcast_from_worker0(trainer: "mx.gluon.Trainer") -> None:
+    """Gluon's ``_init_params`` for a dist store, made safe.
+
+    Gluon pushes the parameter arrays themselves. A weight that an inference-mode
+    CPU convolution has used (e.g. the forward that infers deferred shapes) is kept
+    in MKLDNN layout, which a kvstore push cannot read: the push fails inside the
+    engine without an error in Python, a peer's pull then reaches the server for a
+    key never initialised ("init 42 first"), the server aborts and the job hangs
+    (seen with DeepLab). Here worker 0 pushes plain copies and pulls every key back
+    (so the server has stored them) before a barrier releases the other workers' pulls.
+    """
+    kv = trainer._kvstore
+    params = [p for p in trainer._params_to_init if not p._deferred_init]
+    keys = [trainer._param2idx[p.name] for p in params]
+    values = [_plain_copy(p.list_data()[0]) for p in params]
+    outs = [[mx.nd.zeros(v.shape, v.context, dtype=v.dtype)] for v in values]
+    kv.init(keys, values)
+    if kv.rank == 0:
+        _pull_all(kv, keys, outs)
+    kv._barrier()  # pylint: disable=protected-access
+    if kv.rank != 0:
+        _pull_all(kv, keys, outs)
+    for param, (value,) in zip(params, outs):
+        param.set_data(value)
+    mx.nd.waitall()
+    trainer._params_to_init = [p for p in trainer._params_to_init if p._deferred_init]
+
+
+def _plain_copy(arr: mx.nd.NDArray) -> mx.nd.NDArray:
+    return mx.nd.array(arr.asnumpy(), ctx=arr.context, dtype=arr.dtype)
+
+
+def _pull_all(kv: mx.kv.KVStore, keys: List[int], arrays: List[List[mx.nd.NDArray]]) -> None:
+    kv.pull(keys, arrays)
+    for outs in arrays:
+        for arr in outs:
             arr.wait_to_read()  # the pull has landed: this worker's first push can no longer overtake it

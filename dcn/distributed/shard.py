@@ -9,7 +9,7 @@ that runs one step more than the others waits forever for their gradients.
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 from mxnet import gluon
@@ -56,3 +56,24 @@ class ShardSampler(gluon.data.Sampler):
 
     def __len__(self) -> int:
         return self.num_samples // self.num_workers
+
+
+class ShardBatchSampler(gluon.data.Sampler):
+    """Full batches of ``batch_size`` indices from this worker's shard (the incomplete last one dropped)."""
+
+    def __init__(self, num_samples: int, batch_size: int, rank: int = 0, num_workers: int = 1, *,
+                 shuffle: bool = True, seed: int = 0) -> None:
+        if num_samples // num_workers < batch_size:
+            raise ValueError(f"a shard of {num_samples // num_workers} samples cannot fill a batch of {batch_size}")
+        self.shard = ShardSampler(num_samples, rank, num_workers, shuffle=shuffle, seed=seed)
+        self.batch_size = batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.shard.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[List[int]]:
+        idx = self.shard.indices().tolist()
+        return iter([idx[i:i + self.batch_size] for i in range(0, len(self) * self.batch_size, self.batch_size)])
+
+    def __len__(self) -> int:
+        return len(self.shard) // self.batch_size
