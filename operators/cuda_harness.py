@@ -26,7 +26,9 @@ CUDA_LIBRARY_PATH = BUILD_DIR / "libdcn_ops_cuda.so"
 ENTRY_POINTS = (
     "dcn_h_error_string", "dcn_h_device_count", "dcn_h_malloc", "dcn_h_free", "dcn_h_h2d", "dcn_h_d2h",
     "dcn_h_synchronize", "dcn_h_conv_out_size", "dcn_h_deform_conv_forward", "dcn_h_deform_conv_backward",
-    "dcn_h_psroi_forward", "dcn_h_psroi_backward",
+    "dcn_h_psroi_forward", "dcn_h_psroi_backward", "dcn_h_deform_conv_workspace",
+    "dcn_h_deform_conv_forward_async", "dcn_h_deform_conv_backward_async", "dcn_h_psroi_workspace",
+    "dcn_h_psroi_forward_async", "dcn_h_psroi_backward_async",
 )
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2}
 _lib: Optional[ctypes.CDLL] = None
@@ -58,9 +60,18 @@ def load_harness(path: Path = HARNESS_PATH) -> ctypes.CDLL:
     f = ctypes.c_float
     lib.dcn_h_psroi_forward.argtypes = [i64p, f, f, c] + [vp] * 4
     lib.dcn_h_psroi_backward.argtypes = [i64p, f, f, c, c] + [vp] * 6
+    # *_async: device pointers (any allocator of this process, e.g. torch) + workspace + stream
+    lib.dcn_h_deform_conv_workspace.argtypes = [i64p, c, c, ctypes.c_int64, c, c]
+    lib.dcn_h_deform_conv_forward_async.argtypes = [i64p, c, c, ctypes.c_int64] + [vp] * 8
+    lib.dcn_h_deform_conv_backward_async.argtypes = [i64p, c, c, ctypes.c_int64, c] + [vp] * 12
+    lib.dcn_h_psroi_workspace.argtypes = [i64p, f, f, c, c, c]
+    lib.dcn_h_psroi_forward_async.argtypes = [i64p, f, f, c] + [vp] * 6
+    lib.dcn_h_psroi_backward_async.argtypes = [i64p, f, f, c, c] + [vp] * 8
     for name in ENTRY_POINTS:
         if name != "dcn_h_error_string":
             getattr(lib, name).restype = c
+    lib.dcn_h_deform_conv_workspace.restype = ctypes.c_int64
+    lib.dcn_h_psroi_workspace.restype = ctypes.c_int64
     _lib = lib
     return lib
 

@@ -2,8 +2,11 @@
 // without mxnet-cu112 (loaded with ctypes by operators/cuda_harness.py).
 // Memory comes from the dcn_h_malloc/copy helpers below (same static cudart as
 // the kernels) or from any CUDA allocator of the same process (e.g. CuPy).
-// Every function returns 0 or a cudaError_t code (dcn_h_error_string names it);
-// they run on the default stream and synchronise before returning.
+// Every function returns 0 or a cudaError_t code (dcn_h_error_string names it).
+// The plain entry points run on the default stream, allocate their workspace
+// and synchronise before returning; the *_async ones take a workspace of at
+// least *_workspace bytes and a stream (e.g. from PyTorch: benchmarks) and
+// only enqueue work.
 #include <cstdint>
 
 #include "../common/cuda_utils.cuh"
@@ -122,6 +125,54 @@ int dcn_h_psroi_backward(const int64_t* geom, float spatial_scale, float trans_s
   if (err) return err;
   return finish(gpu::psroi_backward(g, dtype, deterministic != 0, dout, data, rois, trans, ddata, dtrans, ws, nullptr),
                 ws);
+}
+
+// Workspace bytes for the *_async calls, -1 for an invalid geometry.
+int64_t dcn_h_deform_conv_workspace(const int64_t* geom, int rule, int dtype, int64_t budget_bytes, int backward,
+                                    int deterministic) {
+  DeformConvGeom g;
+  if (!make_conv_geom(geom, rule, budget_bytes, &g)) return -1;
+  return int64_t(gpu::deform_conv_workspace_bytes(g, dtype, backward != 0, deterministic != 0));
+}
+
+int dcn_h_deform_conv_forward_async(const int64_t* geom, int rule, int dtype, int64_t budget_bytes, const void* x,
+                                    const void* offset, const void* mask, const void* weight, const void* bias,
+                                    void* out, void* workspace, void* stream) {
+  DeformConvGeom g;
+  if (!make_conv_geom(geom, rule, budget_bytes, &g)) return int(cudaErrorInvalidValue);
+  return gpu::deform_conv_forward(g, dtype, x, offset, mask, weight, bias, out, workspace, stream);
+}
+
+int dcn_h_deform_conv_backward_async(const int64_t* geom, int rule, int dtype, int64_t budget_bytes,
+                                     int deterministic, const void* dout, const void* x, const void* offset,
+                                     const void* mask, const void* weight, void* dx, void* doffset, void* dmask,
+                                     void* dweight, void* dbias, void* workspace, void* stream) {
+  DeformConvGeom g;
+  if (!make_conv_geom(geom, rule, budget_bytes, &g)) return int(cudaErrorInvalidValue);
+  return gpu::deform_conv_backward(g, dtype, deterministic != 0, dout, x, offset, mask, weight, dx, doffset, dmask,
+                                   dweight, dbias, workspace, stream);
+}
+
+int64_t dcn_h_psroi_workspace(const int64_t* geom, float spatial_scale, float trans_std, int dtype, int backward,
+                              int deterministic) {
+  PSROIGeom g;
+  if (!make_psroi_geom(geom, spatial_scale, trans_std, &g)) return -1;
+  return int64_t(gpu::psroi_workspace_bytes(g, dtype, backward != 0, deterministic != 0));
+}
+
+int dcn_h_psroi_forward_async(const int64_t* geom, float spatial_scale, float trans_std, int dtype, const void* data,
+                              const void* rois, const void* trans, void* out, void* workspace, void* stream) {
+  PSROIGeom g;
+  if (!make_psroi_geom(geom, spatial_scale, trans_std, &g)) return int(cudaErrorInvalidValue);
+  return gpu::psroi_forward(g, dtype, data, rois, trans, out, workspace, stream);
+}
+
+int dcn_h_psroi_backward_async(const int64_t* geom, float spatial_scale, float trans_std, int dtype,
+                               int deterministic, const void* dout, const void* data, const void* rois,
+                               const void* trans, void* ddata, void* dtrans, void* workspace, void* stream) {
+  PSROIGeom g;
+  if (!make_psroi_geom(geom, spatial_scale, trans_std, &g)) return int(cudaErrorInvalidValue);
+  return gpu::psroi_backward(g, dtype, deterministic != 0, dout, data, rois, trans, ddata, dtrans, workspace, stream);
 }
 
 }  // extern "C"
