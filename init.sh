@@ -48,9 +48,14 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-step "build operator library"
+# With nvcc on PATH the CUDA kernels are compiled too (operators/Makefile,
+# CUDA=auto): a CUDA compile error fails here. CUDA=0 skips them.
+step "build operator library$(command -v nvcc >/dev/null 2>&1 && [ "${CUDA:-auto}" != 0 ] && echo ' + CUDA kernels (nvcc found)')"
 make -C operators PYTHON="$PY" -j"$(nproc)"
 
 step "check the library loads"
 "$PY" -c "import operators; operators.load(); import mxnet as mx; assert hasattr(mx.nd, 'DeformableConvolution')"
+if [ -f operators/build/libdcn_ops_cuda.so ]; then  # loads in any wheel; runs kernels only with a GPU
+  "$PY" -c "import mxnet as mx; mx.library.load('$PWD/operators/build/libdcn_ops_cuda.so', verbose=False)"
+fi
 echo "init.sh: done. Activate with: source .venv/bin/activate"

@@ -1,6 +1,8 @@
 // Registration of DeformableConvolution and ModulatedDeformableConvolution:
 // attribute parsing, shape/type inference and the thin forward/backward
-// wrappers around the plain kernels in deform_conv_cpu.cc.
+// wrappers around the plain kernels in deform_conv_cpu.cc (cpu) and
+// deform_conv_cuda.cu (gpu, compiled in with -DDCN_WITH_CUDA; without it the
+// gpu entry points return an error saying so).
 #include <climits>
 #include <string>
 #include <vector>

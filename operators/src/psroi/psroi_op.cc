@@ -1,5 +1,7 @@
 // Registration of DeformablePSROIPooling: attribute parsing, shape/type
-// inference, run-time RoI checks and thin wrappers around psroi_cpu.cc.
+// inference, run-time RoI checks and thin wrappers around psroi_cpu.cc (cpu)
+// and psroi_cuda.cu (gpu, with -DDCN_WITH_CUDA; else the gpu entry points
+// return an error saying so).
 //
 // Inputs data (N, output_dim*group^2, H, W), rois (R, 5) = [batch, x1, y1, x2, y2]
 // in image coordinates, trans (R, 2*classes, part, part) unless no_trans.
