@@ -1,7 +1,7 @@
 """Minimal dataset containers the readers fill: a list of records plus loading."""
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -9,10 +9,10 @@ from .image_io import load_image, load_label_png, load_sbd_mat
 from .records import BadFilePolicy, DatasetFileError, DetRecord, SegRecord
 
 
-class DetectionDataset:
-    """Indexable list of :class:`DetRecord`; ``ds[i]`` -> (BGR uint8 image, record)."""
+class _RecordList:
+    """What both containers share: name, class names, records, the files the reader skipped."""
 
-    def __init__(self, name: str, classes: Sequence[str], records: List[DetRecord],
+    def __init__(self, name: str, classes: Sequence[str], records: List[Union[DetRecord, SegRecord]],
                  policy: BadFilePolicy) -> None:
         self.name = name
         self.classes = tuple(classes)
@@ -22,7 +22,6 @@ class DetectionDataset:
 
     @property
     def num_classes(self) -> int:
-        """Foreground classes (add 1 for a background slot in the detectors)."""
         return len(self.classes)
 
     @property
@@ -31,10 +30,6 @@ class DetectionDataset:
 
     def __len__(self) -> int:
         return len(self.records)
-
-    def __getitem__(self, idx: int) -> Tuple[np.ndarray, DetRecord]:
-        rec = self.records[idx]
-        return load_image(rec.image_path, (rec.height, rec.width)), rec
 
     def aspect_ratios(self) -> np.ndarray:
         return np.array([r.aspect_ratio for r in self.records], np.float64)
@@ -43,9 +38,21 @@ class DetectionDataset:
         return f"{type(self).__name__}({self.name!r}, {len(self)} images, {self.num_classes} classes)"
 
 
-class SegmentationDataset:
+class DetectionDataset(_RecordList):
+    """Indexable list of :class:`DetRecord`; ``ds[i]`` -> (BGR uint8 image, record).
+
+    ``num_classes``: foreground classes (add 1 for a background slot in the detectors).
+    """
+
+    def __getitem__(self, idx: int) -> Tuple[np.ndarray, DetRecord]:
+        rec = self.records[idx]
+        return load_image(rec.image_path, (rec.height, rec.width)), rec
+
+
+class SegmentationDataset(_RecordList):
     """Indexable list of :class:`SegRecord`; ``ds[i]`` -> (BGR uint8 image, uint8 label).
 
+    ``num_classes``: classes including background where the dataset has one (VOC: 21).
     ``label_lut`` (256 entries) remaps raw label values, e.g. Cityscapes labelIds
     to trainIds; values >= num_classes other than ``ignore_label`` are an error
     at load time, because they would silently corrupt the loss.
@@ -54,25 +61,9 @@ class SegmentationDataset:
     def __init__(self, name: str, classes: Sequence[str], records: List[SegRecord],
                  policy: BadFilePolicy, ignore_label: int = 255,
                  label_lut: np.ndarray | None = None) -> None:
-        self.name = name
-        self.classes = tuple(classes)
-        self.records = records
+        super().__init__(name, classes, records, policy)
         self.ignore_label = ignore_label
         self.label_lut = label_lut
-        self.skipped = policy.skipped
-        policy.report()
-
-    @property
-    def num_classes(self) -> int:
-        """Classes including background where the dataset has one (VOC: 21)."""
-        return len(self.classes)
-
-    @property
-    def num_skipped(self) -> int:
-        return len(self.skipped)
-
-    def __len__(self) -> int:
-        return len(self.records)
 
     def load_label(self, rec: SegRecord) -> np.ndarray:
         hw = (rec.height, rec.width)
@@ -91,9 +82,3 @@ class SegmentationDataset:
     def __getitem__(self, idx: int) -> Tuple[np.ndarray, np.ndarray]:
         rec = self.records[idx]
         return load_image(rec.image_path, (rec.height, rec.width)), self.load_label(rec)
-
-    def aspect_ratios(self) -> np.ndarray:
-        return np.array([r.aspect_ratio for r in self.records], np.float64)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r}, {len(self)} images, {self.num_classes} classes)"
