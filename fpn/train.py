@@ -18,8 +18,8 @@ import operators
 from dcn.config import Config
 from dcn.detection.data import train_dataset
 from dcn.detection.proposals import load_proposals, proposal_file
-from dcn.detection.training import train_detector
-from dcn.distributed import DistSession, parse_train_config
+from dcn.detection.training import run_train_cli, train_detector
+from dcn.distributed import DistSession
 from dcn.engine import make_contexts
 
 from .config import LR_MULT, Detector, build_net
@@ -54,9 +54,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True,
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    cfg, args = parse_train_config(argv, description=__doc__.split("\n\n")[0])
-    train(cfg, resume=args.resume, session=DistSession(cfg.default.kvstore, args.dist_timeout,
-                                                       args.dist_start_timeout))
+    run_train_cli(train, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

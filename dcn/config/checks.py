@@ -71,6 +71,4 @@ def check(cfg: Config) -> None:
         _unit(getattr(te, name), f"TEST.{name}")
     _need(te.max_per_image >= 0, "TEST.max_per_image", "must be >= 0")
     _need(te.SOFTNMS_THRESH > 0, "TEST.SOFTNMS_THRESH", "soft-NMS sigma must be > 0")
-    _need(te.HAS_RPN or bool(cfg.dataset.proposal_dir), "TEST.HAS_RPN",
-          "false (test on precomputed proposals) needs dataset.proposal_dir")
 

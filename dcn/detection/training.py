@@ -9,7 +9,7 @@ precomputed proposals when the items carry them).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -17,7 +17,7 @@ from mxnet import gluon
 
 from dcn.config import Config
 from dcn.data.batching import TransformedDataset, list_batchify, make_batch_sampler, scatter
-from dcn.distributed import DistSession
+from dcn.distributed import DistSession, parse_train_config
 from dcn.engine import fit
 
 from .loss import TrainParams, detector_loss
@@ -67,3 +67,11 @@ def train_detector(cfg: Config, net: gluon.Block, dataset: TransformedDataset, c
                split_fn=lambda batch, ctxs: scatter(batch, ctxs, sample_to_nd), progress=progress)
     session.finish()
     return loop
+
+
+def run_train_cli(train_fn: Callable[..., Any], argv: Optional[List[str]] = None, description: str = "") -> Any:
+    """``--cfg/--set/--resume --gpus/--kvstore/--dist-*`` (``dcn.distributed.parse_train_config``), then
+    ``train_fn(cfg, resume=..., session=DistSession(...))``."""
+    cfg, args = parse_train_config(argv, description=description)
+    return train_fn(cfg, resume=args.resume, session=DistSession(cfg.default.kvstore, args.dist_timeout,
+                                                                 args.dist_start_timeout))

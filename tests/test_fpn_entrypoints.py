@@ -1,0 +1,58 @@
+"""python -m fpn.train / fpn.proposals / fpn.test / fpn.demo on a tiny private synthetic dataset:
+end-to-end, then the fixed-proposal protocol (train the head on dumped proposals, test with TEST.HAS_RPN false)."""
+import numpy as np
+import pytest
+
+RCNN = "experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml"
+FPN = "experiments/fpn/cfgs/synthetic_fpn_dcn.yaml"
+
+
+def tiny(tmp_path, out):
+    data = tmp_path / "data"
+    return ["--set", f"dataset.dataset_path={data}", "--set", f"dataset.root_path={data}",
+            "--set", "dataset.num_images=8", "--set", "TRAIN.end_epoch=1", "--set", "TRAIN.lr_step=[]",
+            "--set", "TRAIN.FLIP=false", "--set", "SCALES=[128,128]", "--set", "TEST.RPN_PRE_NMS_TOP_N=200",
+            "--set", f"output_path={tmp_path / out}"]
+
+
+def test_end_to_end_then_fixed_proposals(tmp_path, capsys):
+    from fpn import demo, proposals, test, train
+
+    sets = tiny(tmp_path, "e2e")
+    train.main(["--cfg", RCNN, "--gpus", "cpu"] + sets)
+    params = sorted((tmp_path / "e2e").glob("*.params"))[-1]
+    test.main(["--cfg", RCNN, "--params", str(params)] + sets)
+    assert "mAP@0.5:" in capsys.readouterr().out
+    image = sorted((tmp_path / "data" / "JPEGImages").glob("*.jpg"))[0]
+    demo.main(["--params", str(params), "--images", str(image), "--out", str(tmp_path / "demo"), "--thresh", "0"])
+    assert (tmp_path / "demo" / f"{image.stem}_det.png").stat().st_size > 0
+
+    props = ["--set", f"dataset.proposal_dir={tmp_path / 'props'}"]
+    proposals.main(["--cfg", RCNN, "--params", str(params), "--image-set", "both"] + sets + props)
+    with np.load(tmp_path / "props" / "train_rpn.npz") as f:
+        assert len(f.files) >= 1 and all(f[k].shape[1] == 4 and len(f[k]) > 0 for k in f.files)
+    fixed = tiny(tmp_path, "fixed") + props
+    train.main(["--cfg", RCNN] + fixed)
+    params = sorted((tmp_path / "fixed").glob("*.params"))[-1]
+    test.main(["--cfg", RCNN, "--params", str(params), "--set", "TEST.HAS_RPN=false"] + fixed)
+    assert "mAP@0.7:" in capsys.readouterr().out
+
+
+def test_fpn_train_and_multiscale_soft_nms_test(tmp_path, capsys):
+    from fpn import test, train
+
+    sets = tiny(tmp_path, "fpn")
+    net, loop = train.train(__import__("dcn.config", fromlist=["load_config"]).load_config(
+        FPN, [s for s in sets if s != "--set"]), progress=False)
+    assert net.spec.fpn and net.spec.deformable_pyramid
+    params = sorted((tmp_path / "fpn").glob("*.params"))[-1]
+    test.main(["--cfg", FPN, "--params", str(params), "--set", "TEST.USE_SOFTNMS=true",
+               "--set", "TEST_SCALES=[[128,128],[96,96]]"] + sets)
+    assert "mAP@0.5:" in capsys.readouterr().out
+
+
+def test_train_rejects_a_bad_config(tmp_path):
+    from fpn import train
+
+    with pytest.raises(ValueError, match="network.dilation"):
+        train.main(["--cfg", FPN, "--set", "network.dilation=2"] + tiny(tmp_path, "bad"))
