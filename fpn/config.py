@@ -18,7 +18,7 @@ import operators
 from dcn.checkpoint import load_params
 from dcn.config import Config
 from dcn.detection.params import width_divisor
-from dcn.modeling.pretrained import load_pretrained
+from dcn.detection.training import prepare_for_training
 from dcn.modeling.scratch_init import PIXEL_STD
 
 from .pyramid_net import FPN
@@ -69,12 +69,7 @@ def make_net(spec: FasterRCNNSpec) -> Detector:
 def build_net(cfg: Config, ctx: Union[mx.Context, List[mx.Context]]) -> Detector:
     """A freshly initialised network for training (backbone from ``network.pretrained`` when set), hybridised."""
     operators.load()
-    net = make_net(model_spec(cfg))
-    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
-    if cfg.network.pretrained:
-        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
-    net.hybridize()
-    return net
+    return prepare_for_training(make_net(model_spec(cfg)), cfg, ctx)
 
 
 def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> Detector:

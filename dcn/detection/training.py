@@ -19,6 +19,7 @@ from dcn.config import Config
 from dcn.data.batching import TransformedDataset, list_batchify, make_batch_sampler, scatter
 from dcn.distributed import DistSession, parse_train_config
 from dcn.engine import fit
+from dcn.modeling.pretrained import load_pretrained
 
 from .loss import TrainParams, detector_loss
 from .params import train_params
@@ -27,6 +28,16 @@ from .proposals import sample_to_nd
 logger = logging.getLogger(__name__)
 
 ForwardFn = Callable[[gluon.Block, Dict[str, mx.nd.NDArray]], Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]]
+
+
+def prepare_for_training(net: gluon.Block, cfg: Config, ctx: Any) -> gluon.Block:
+    """Initialise a new detector (scratch start unless ``network.pretrained``, whose backbone weights are then
+    loaded strictly by ``dcn.modeling.pretrained``) and hybridise it."""
+    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
+    if cfg.network.pretrained:
+        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
+    net.hybridize()
+    return net
 
 
 def make_forward(params: TrainParams) -> ForwardFn:
