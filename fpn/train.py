@@ -16,8 +16,6 @@ from typing import List, Optional, Tuple
 
 import operators
 from dcn.config import Config
-from dcn.detection.data import train_dataset
-from dcn.detection.proposals import load_proposals, proposal_file
 from dcn.detection.training import run_train_cli, train_detector
 from dcn.distributed import DistSession
 from dcn.engine import make_contexts
@@ -27,29 +25,14 @@ from .config import LR_MULT, Detector, build_net
 logger = logging.getLogger(__name__)
 
 
-def freeze_rpn(net: Detector) -> List[str]:
-    """No gradient for the RPN (training on fixed proposals never uses it)."""
-    names = []
-    for name, p in net.rpn.collect_params().items():
-        p.grad_req = "null"
-        names.append(name)
-    return names
-
-
 def train(cfg: Config, resume: bool = False, progress: bool = True,
           session: Optional[DistSession] = None) -> Tuple[Detector, object]:
     """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``."""
     operators.load()
     ctx = make_contexts(cfg.gpus)
-    fixed = cfg.dataset.proposal_dir != ""
-    proposals = load_proposals(proposal_file(cfg, cfg.dataset.image_set)) if fixed else None
-    dataset = train_dataset(cfg, proposals)
     net = build_net(cfg, ctx)
-    if fixed:
-        logger.info("training the head on precomputed proposals; RPN frozen (%d parameters)", len(freeze_rpn(net)))
     logger.info("%s: %s", "FPN" if net.spec.fpn else "Faster R-CNN", net.spec)
-    loop = train_detector(cfg, net, dataset, ctx, lr_mult=LR_MULT, resume=resume, progress=progress,
-                          session=session)
+    loop = train_detector(cfg, net, ctx, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
     return net, loop
 
 

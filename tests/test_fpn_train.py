@@ -13,10 +13,10 @@ from dcn.detection.loss import TrainParams
 from dcn.detection.proposals import (ProposalDataset, load_proposals, lookup, proposal_file, sample_to_nd,
                                      save_proposals)
 from dcn.detection.targets import ProposalTargetParams
+from dcn.detection.training import freeze_rpn
 from detection_cases import check_detections, synthetic_batch, train_steps
 from fpn.config import make_net
 from fpn.spec import FasterRCNNSpec
-from fpn.train import freeze_rpn
 
 NUM_CLASSES = len(CLASSES) + 1
 

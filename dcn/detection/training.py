@@ -3,8 +3,10 @@
 One image per device per step (effective batch: devices x workers images);
 SGD from ``TRAIN.*`` via ``dcn.engine.fit`` (checkpoints, resume, dist_sync
 through ``dcn.distributed.DistSession``); the loss is
-``dcn.detection.loss.detector_loss`` (end-to-end, or the head alone on
-precomputed proposals when the items carry them).
+``dcn.detection.loss.detector_loss``: end-to-end, or, with
+``dataset.proposal_dir`` set, the head alone on the precomputed proposals
+``<proposal_dir>/<image_set>_<proposal>.npz`` (the paper's VOC ablation
+protocol) with the RPN frozen.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from dcn.distributed import DistSession, parse_train_config
 from dcn.engine import fit
 from dcn.modeling.pretrained import load_pretrained
 
+from .data import train_dataset
 from .loss import TrainParams, detector_loss
 from .params import train_params
-from .proposals import sample_to_nd
+from .proposals import load_proposals, proposal_file, sample_to_nd
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +60,31 @@ def make_sampler(cfg: Config, dataset: TransformedDataset, num_devices: int,
                               rank=rank, num_workers=workers)
 
 
-def train_detector(cfg: Config, net: gluon.Block, dataset: TransformedDataset, ctx: list, *,
-                   lr_mult: Optional[Mapping[str, float]] = None, resume: bool = False, progress: bool = True,
-                   session: Optional[DistSession] = None) -> Any:
-    """Train the initialised ``net`` on ``dataset`` items (``DetSample`` or ``(DetSample, proposals)``);
-    returns the finished ``TrainLoop``."""
+def freeze_rpn(net: gluon.Block) -> List[str]:
+    """No gradient for the RPN (training on fixed proposals never uses it); returns the frozen names."""
+    names = []
+    for name, p in net.rpn.collect_params().items():
+        p.grad_req = "null"
+        names.append(name)
+    return names
+
+
+def training_dataset(cfg: Config, net: gluon.Block) -> TransformedDataset:
+    """The training images; with ``dataset.proposal_dir`` also their precomputed proposals (RPN frozen)."""
+    if not cfg.dataset.proposal_dir:
+        return train_dataset(cfg)
+    if getattr(net.spec, "class_aware_rpn", False):
+        raise ValueError("dataset.proposal_dir: the class-aware RPN has no RoI head to train on fixed proposals")
+    dataset = train_dataset(cfg, load_proposals(proposal_file(cfg, cfg.dataset.image_set)))
+    logger.info("training the head on precomputed proposals; RPN frozen (%d parameters)", len(freeze_rpn(net)))
+    return dataset
+
+
+def train_detector(cfg: Config, net: gluon.Block, ctx: list, *, lr_mult: Optional[Mapping[str, float]] = None,
+                   resume: bool = False, progress: bool = True, session: Optional[DistSession] = None) -> Any:
+    """Train the initialised ``net`` as ``cfg`` says (end-to-end, or on precomputed proposals); returns the
+    finished ``TrainLoop``."""
+    dataset = training_dataset(cfg, net)
     session = session or DistSession(cfg.default.kvstore)
     sampler = make_sampler(cfg, dataset, len(ctx), session)
     loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
