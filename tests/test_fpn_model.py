@@ -146,3 +146,20 @@ def test_levels_without_rois_still_get_gradients():
     out.backward()
     for name, p in pool.collect_params().items():
         assert p.list_data()[0]._fresh_grad, name
+
+
+def test_imagenet_backbone_loads_into_resnet101_fpn(tmp_path):
+    """network.pretrained (the original resnet_v1_101-0000.params) fills every backbone weight of the FPN,
+    strictly; offsets, pyramid, RPN and head keep their initialisation."""
+    from dcn.modeling.pretrained import load_pretrained
+    from test_released_checkpoints import original_resnet_v1_101, random_arrays
+
+    arrays = random_arrays(original_resnet_v1_101(), 3)
+    mx.nd.save(str(tmp_path / "resnet_v1_101-0000.params"), arrays)
+    net = make_net(FasterRCNNSpec(num_classes=81, depth=101, dilation=1, fpn=True, deformable_pyramid=True,
+                                  anchor_scales=(8,)))
+    net.initialize_weights(scratch=False)
+    assert load_pretrained(net, str(tmp_path / "resnet_v1_101"), 0) == len(arrays)
+    got = net.collect_params()["res4b22_branch2a_weight"].data().asnumpy()
+    np.testing.assert_array_equal(got, arrays["arg:res4b22_branch2a_weight"].asnumpy())
+    assert not np.any(net.collect_params()["res4b22_branch2b_offset_weight"].data().asnumpy())

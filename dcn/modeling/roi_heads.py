@@ -9,11 +9,12 @@
   offsets (R, 2*classes, k, k), which drive the deformable PS RoI pooling of
   the score maps (offset = trans * trans_std * RoI size, trans_std = the
   paper's gamma = 0.1).
-* :class:`DeformableRoIPoolingHead` — deformable RoI pooling for Faster R-CNN
+* :class:`DeformableRoIPool` — deformable RoI pooling for Faster R-CNN
   (paper figure 3; original ``resnet_v1_101_rcnn_dcn``): plain RoI pooling
   (the same operator with ``group_size=1``, ``no_trans``), a zero-initialised
   fc (lr_mult 0.01) to the normalised offsets (R, 2, k, k), deformable RoI
-  pooling with trans_std 0.1, then the 2fc-1024 head.
+  pooling with trans_std 0.1; one per pyramid level in FPN (``offset_p{k}_``).
+  :class:`DeformableRoIPoolingHead` = it + :class:`TwoFCHead` (fc_new_1/fc_new_2, 1024).
 
 Offset branches start at zero, so both heads start as their plain counterparts.
 Parameter names follow the original symbols given the prefixes in the
