@@ -30,7 +30,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import asdict, dataclass, field, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Dict, List, Optional, Tuple  # noqa: E402
 
@@ -316,14 +316,25 @@ def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = 
 
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=None, help="output folder (default output/quickstart, or "
-                                                "output/quickstart_smoke with --smoke)")
+    ap.add_argument("--out", default=None, help="output folder (default output/quickstart; output/quickstart_e<N> "
+                                                "with --epochs N, output/quickstart_smoke with --smoke)")
     ap.add_argument("--smoke", action="store_true", help="tiny images, thin net, 1 epoch (CI check of the pipeline)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help=f"training epochs per variant (default {FULL.epochs}; the lr drops 10x after 5/6 of them); "
+                         "each budget has its own output folder")
     ap.add_argument("--redo-analysis", action="store_true", help="redraw pictures and re-measure Tables 2 and 4")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
-    out = Path(args.out or ("output/quickstart_smoke" if args.smoke else "output/quickstart"))
-    report = run(out, SMOKE if args.smoke else FULL, progress=not args.no_progress, redo_analysis=args.redo_analysis)
+    budget = SMOKE if args.smoke else FULL
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise SystemExit(f"--epochs must be >= 1, got {args.epochs}")
+        budget = replace(budget, epochs=args.epochs, lr_step=round(args.epochs * 5 / 6, 2))
+    default_out = "output/quickstart_smoke" if args.smoke else "output/quickstart"
+    if args.epochs is not None and not args.smoke and args.epochs != FULL.epochs:
+        default_out += f"_e{args.epochs}"
+    out = Path(args.out or default_out)
+    report = run(out, budget, progress=not args.no_progress, redo_analysis=args.redo_analysis)
     print(report, flush=True)
 
 
