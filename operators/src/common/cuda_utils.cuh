@@ -58,61 +58,69 @@ struct GemmArgs {
   float alpha, beta;
 };
 
-constexpr int kBM = 64, kBN = 64, kBK = 16;
-
-template <typename TA_, typename TB_, typename TC_, typename AccT, bool TA, bool TB>
+// Tiles of BM x BN outputs per 256-thread block, BK-deep slices of K staged in
+// shared memory; each thread owns a (BM/16) x (BN/16) register tile at rows
+// ty + 16 i and columns tx + 16 j (conflict-free shared reads). 128x128x8 for
+// large float/half problems (8x8 per thread: half the shared-memory traffic per
+// FMA of 4x4), 64x64x16 for small ones and for double (register pressure).
+template <typename TA_, typename TB_, typename TC_, typename AccT, bool TA, bool TB, int BM, int BN, int BK>
 __global__ void __launch_bounds__(256) gemm_kernel(GemmArgs<TA_, TB_, TC_> a, int64_t z0) {
-  __shared__ AccT As[kBK][kBM + 4];
-  __shared__ AccT Bs[kBK][kBN + 4];
+  constexpr int TM = BM / 16, TN = BN / 16, LA = BM * BK / 256, LB = BN * BK / 256;
+  static_assert(LA * 256 == BM * BK && LB * 256 == BN * BK, "tile must be a multiple of the block");
+  __shared__ AccT As[BK][BM + 4];
+  __shared__ AccT Bs[BK][BN + 4];
   const int64_t z = z0 + blockIdx.z;
   const int64_t zi = z % a.nz_in, zo = z / a.nz_in;
   const TA_* A = a.A + zi * a.sA_in + zo * a.sA_out;
   const TB_* B = a.B + zi * a.sB_in + zo * a.sB_out;
   TC_* C = a.C + zi * a.sC_in + zo * a.sC_out;
-  const int64_t m0 = int64_t(blockIdx.y) * kBM, n0 = int64_t(blockIdx.x) * kBN;
+  const int64_t m0 = int64_t(blockIdx.y) * BM, n0 = int64_t(blockIdx.x) * BN;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  AccT acc[4][4];
+  AccT acc[TM][TN];
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < TM; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = AccT(0);
+    for (int j = 0; j < TN; ++j) acc[i][j] = AccT(0);
 
-  for (int64_t k0 = 0; k0 < a.K; k0 += kBK) {
+  for (int64_t k0 = 0; k0 < a.K; k0 += BK) {
+    // Load order follows the contiguous dimension of each operand (coalesced).
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {  // 1024 elements of each tile, 4 per thread, coalesced order
+    for (int r = 0; r < LA; ++r) {
       const int e = tid + r * 256;
-      int mm, kk;
-      if (TA) { kk = e / kBM; mm = e % kBM; } else { mm = e / kBK; kk = e % kBK; }
+      const int mm = TA ? e % BM : e / BK, kk = TA ? e / BM : e % BK;
       const int64_t gm = m0 + mm, gk = k0 + kk;
       As[kk][mm] = (gm < a.M && gk < a.K) ? AccT(ld(TA ? A + gk * a.lda + gm : A + gm * a.lda + gk)) : AccT(0);
-      int nn;
-      if (TB) { nn = e / kBK; kk = e % kBK; } else { kk = e / kBN; nn = e % kBN; }
-      const int64_t gn = n0 + nn, gk2 = k0 + kk;
-      Bs[kk][nn] = (gn < a.N && gk2 < a.K) ? AccT(ld(TB ? B + gn * a.ldb + gk2 : B + gk2 * a.ldb + gn)) : AccT(0);
+    }
+#pragma unroll
+    for (int r = 0; r < LB; ++r) {
+      const int e = tid + r * 256;
+      const int nn = TB ? e / BK : e % BN, kk = TB ? e % BK : e / BN;
+      const int64_t gn = n0 + nn, gk = k0 + kk;
+      Bs[kk][nn] = (gn < a.N && gk < a.K) ? AccT(ld(TB ? B + gn * a.ldb + gk : B + gk * a.ldb + gn)) : AccT(0);
     }
     __syncthreads();
 #pragma unroll
-    for (int kk = 0; kk < kBK; ++kk) {
-      AccT av[4], bv[4];
+    for (int kk = 0; kk < BK; ++kk) {
+      AccT av[TM], bv[TN];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) av[i] = As[kk][ty + 16 * i];
+      for (int i = 0; i < TM; ++i) av[i] = As[kk][ty + 16 * i];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) bv[j] = Bs[kk][tx + 16 * j];
+      for (int j = 0; j < TN; ++j) bv[j] = Bs[kk][tx + 16 * j];
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
     }
     __syncthreads();
   }
   const TA_* bias = a.bias ? a.bias + zi * a.sBias_in : nullptr;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < TM; ++i) {
     const int64_t gm = m0 + ty + 16 * i;
     if (gm >= a.M) continue;
     const AccT bv = bias ? AccT(ld(bias + gm)) : AccT(0);
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < TN; ++j) {
       const int64_t gn = n0 + tx + 16 * j;
       if (gn >= a.N) continue;
       TC_* c = C + gm * a.ldc + gn;
@@ -123,17 +131,24 @@ __global__ void __launch_bounds__(256) gemm_kernel(GemmArgs<TA_, TB_, TC_> a, in
   }
 }
 
-template <typename TA_, typename TB_, typename TC_, bool TA, bool TB>
-cudaError_t gemm(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
-  using AccT = acc_t<TA_>;
-  if (a.M <= 0 || a.N <= 0 || a.nz <= 0) return cudaSuccess;
-  const int64_t gx = (a.N + kBN - 1) / kBN, gy = (a.M + kBM - 1) / kBM;
+template <typename TA_, typename TB_, typename TC_, bool TA, bool TB, int BM, int BN, int BK>
+cudaError_t gemm_launch(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
+  const int64_t gx = (a.N + BN - 1) / BN, gy = (a.M + BM - 1) / BM;
   if (gy > 65535) return cudaErrorInvalidConfiguration;  // M < 4M rows: far above any conv
   for (int64_t z0 = 0; z0 < a.nz; z0 += 65535) {
     const dim3 grid(unsigned(gx), unsigned(gy), unsigned(std::min<int64_t>(65535, a.nz - z0)));
-    gemm_kernel<TA_, TB_, TC_, AccT, TA, TB><<<grid, 256, 0, stream>>>(a, z0);
+    gemm_kernel<TA_, TB_, TC_, acc_t<TA_>, TA, TB, BM, BN, BK><<<grid, 256, 0, stream>>>(a, z0);
   }
   return cudaGetLastError();
+}
+
+template <typename TA_, typename TB_, typename TC_, bool TA, bool TB>
+cudaError_t gemm(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
+  if (a.M <= 0 || a.N <= 0 || a.nz <= 0) return cudaSuccess;
+  if constexpr (sizeof(acc_t<TA_>) == 4) {
+    if (a.M >= 128 && a.N >= 128) return gemm_launch<TA_, TB_, TC_, TA, TB, 128, 128, 8>(a, stream);
+  }
+  return gemm_launch<TA_, TB_, TC_, TA, TB, 64, 64, 16>(a, stream);
 }
 
 }  // namespace gpu
