@@ -43,6 +43,18 @@ def test_cuda_libraries_built_and_export_entry_points():
                           text=True, check=True).stdout
     for name in ("initialize", "_opRegSize", "_opRegGet", "_opCallFCompute"):
         assert f" {name}" in syms, f"{ch.CUDA_LIBRARY_PATH} does not export {name}"
+    for path in (ch.CUDA_LIBRARY_PATH, ch.HARNESS_PATH):  # device code is embedded
+        sections = subprocess.run(["readelf", "-S", "-W", str(path)], capture_output=True, text=True,
+                                  check=True).stdout
+        assert ".nv_fatbin" in sections, f"{path} has no CUDA fatbin section"
+
+
+def test_cpu_library_has_a_gpu_error_instead_of_kernels():
+    """libdcn_ops.so (no CUDA) registers gpu entry points that raise a clear MXNetError."""
+    cpu_lib = ch.BUILD_DIR / "libdcn_ops.so"
+    if not cpu_lib.is_file():
+        pytest.skip(f"{cpu_lib} not built")
+    assert b"built without CUDA" in cpu_lib.read_bytes()
 
 
 @needs_nvcc
