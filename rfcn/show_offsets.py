@@ -182,7 +182,8 @@ def draw_figures(net, info: ImageOffsets, out_dir: Path, stem: str, units: Optio
     elif head is None or not getattr(head, "deformable", False):
         logger.info("no deformable PS RoI pooling in the head: no figure 7")
     else:
-        logger.info("no detections: no figure 7")
+        best = f" (best {info.dets[0, 1]:.2f}; lower --thresh)" if len(info.dets) else ""
+        logger.info("no detection scores >= %.2f%s: no figure 7", thresh, best)
     return result
 
 
