@@ -9,6 +9,11 @@ benchmarks/bench_cuda.py.
 
 Arrays are NCHW numpy arrays of one dtype: float32, float64 or float16 (fp16
 storage, fp32 math inside the kernels).
+
+``build/libdcn_cuda_emu.so`` is the same kernels and harness compiled with g++
+against a CPU emulation of the CUDA runtime (operators/src/emu): select it
+with ``use(EMULATOR_PATH)`` to test the kernels' logic without a GPU (serial:
+it cannot show races or GPU-specific rounding).
 """
 from __future__ import annotations
 
@@ -23,25 +28,33 @@ from .library import BUILD_DIR
 
 HARNESS_PATH = Path(os.environ.get("DCN_CUDA_HARNESS", BUILD_DIR / "libdcn_cuda_harness.so"))
 CUDA_LIBRARY_PATH = BUILD_DIR / "libdcn_ops_cuda.so"
+EMULATOR_PATH = BUILD_DIR / "libdcn_cuda_emu.so"
 ENTRY_POINTS = (
-    "dcn_h_error_string", "dcn_h_device_count", "dcn_h_malloc", "dcn_h_free", "dcn_h_h2d", "dcn_h_d2h",
+    "dcn_h_is_emulation", "dcn_h_error_string", "dcn_h_device_count", "dcn_h_malloc", "dcn_h_free", "dcn_h_h2d", "dcn_h_d2h",
     "dcn_h_synchronize", "dcn_h_conv_out_size", "dcn_h_deform_conv_forward", "dcn_h_deform_conv_backward",
     "dcn_h_psroi_forward", "dcn_h_psroi_backward", "dcn_h_deform_conv_workspace",
     "dcn_h_deform_conv_forward_async", "dcn_h_deform_conv_backward_async", "dcn_h_psroi_workspace",
     "dcn_h_psroi_forward_async", "dcn_h_psroi_backward_async",
 )
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2}
-_lib: Optional[ctypes.CDLL] = None
+_libs: dict = {}
+_active = HARNESS_PATH
 
 
 class CudaHarnessError(RuntimeError):
     """The harness library is missing, or a CUDA call failed."""
 
 
-def load_harness(path: Path = HARNESS_PATH) -> ctypes.CDLL:
-    global _lib
-    if _lib is not None:
-        return _lib
+def use(path) -> None:
+    """Selects the harness library the functions below call (default HARNESS_PATH)."""
+    global _active
+    _active = Path(path)
+
+
+def load_harness(path=None) -> ctypes.CDLL:
+    path = Path(path or _active)
+    if path in _libs:
+        return _libs[path]
     if not path.is_file():
         raise CudaHarnessError(f"{path} not found: it is built by `bash init.sh` when nvcc is on PATH "
                                "(or `make -C operators CUDA=1 PYTHON=$(which python)`)")
@@ -49,6 +62,7 @@ def load_harness(path: Path = HARNESS_PATH) -> ctypes.CDLL:
     vp, i64p, c = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int
     lib.dcn_h_error_string.restype = ctypes.c_char_p
     lib.dcn_h_error_string.argtypes = [c]
+    lib.dcn_h_is_emulation.argtypes = []
     lib.dcn_h_device_count.argtypes = [ctypes.POINTER(c)]
     lib.dcn_h_malloc.argtypes = [ctypes.POINTER(vp), ctypes.c_size_t]
     lib.dcn_h_free.argtypes = [vp]
@@ -72,23 +86,28 @@ def load_harness(path: Path = HARNESS_PATH) -> ctypes.CDLL:
             getattr(lib, name).restype = c
     lib.dcn_h_deform_conv_workspace.restype = ctypes.c_int64
     lib.dcn_h_psroi_workspace.restype = ctypes.c_int64
-    _lib = lib
+    _libs[path] = lib
     return lib
 
 
-def gpu_count() -> int:
-    """CUDA devices the harness sees; 0 without the library, a driver or a GPU."""
+def gpu_count(path=None) -> int:
+    """CUDA devices the harness sees; 0 without the library, a driver or a GPU
+    (the emulator reports one device)."""
     try:
-        lib = load_harness()
+        lib = load_harness(path)
     except (CudaHarnessError, OSError):
         return 0
     n = ctypes.c_int(0)
     return n.value if lib.dcn_h_device_count(ctypes.byref(n)) == 0 else 0
 
 
+def is_emulation(path=None) -> bool:
+    return bool(load_harness(path).dcn_h_is_emulation())
+
+
 def _check(err: int, what: str) -> None:
     if err:
-        raise CudaHarnessError(f"{what}: CUDA error {err}: {_lib.dcn_h_error_string(err).decode()}")
+        raise CudaHarnessError(f"{what}: CUDA error {err}: {load_harness().dcn_h_error_string(err).decode()}")
 
 
 class _Device:
@@ -101,12 +120,13 @@ class _Device:
         return self
 
     def __exit__(self, *exc):
+        lib = load_harness()
         for p in self.ptrs:
-            _lib.dcn_h_free(p)
+            lib.dcn_h_free(p)
 
     def alloc(self, nbytes: int) -> ctypes.c_void_p:
         p = ctypes.c_void_p()
-        _check(_lib.dcn_h_malloc(ctypes.byref(p), max(int(nbytes), 1)), "cudaMalloc")
+        _check(load_harness().dcn_h_malloc(ctypes.byref(p), max(int(nbytes), 1)), "cudaMalloc")
         self.ptrs.append(p)
         return p
 
@@ -116,13 +136,13 @@ class _Device:
         a = np.ascontiguousarray(a)
         p = self.alloc(a.nbytes)
         if a.nbytes:
-            _check(_lib.dcn_h_h2d(p, a.ctypes.data_as(ctypes.c_void_p), a.nbytes), "copy to device")
+            _check(load_harness().dcn_h_h2d(p, a.ctypes.data_as(ctypes.c_void_p), a.nbytes), "copy to device")
         return p
 
     def get(self, p: ctypes.c_void_p, shape: Sequence[int], dtype) -> np.ndarray:
         out = np.empty(shape, dtype=dtype)
         if out.nbytes:
-            _check(_lib.dcn_h_d2h(out.ctypes.data_as(ctypes.c_void_p), p, out.nbytes), "copy to host")
+            _check(load_harness().dcn_h_d2h(out.ctypes.data_as(ctypes.c_void_p), p, out.nbytes), "copy to host")
         return out
 
 

@@ -39,6 +39,12 @@ inline unsigned blocks_for(int64_t n) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>(b, int64_t(1) << 20)));
 }
 
+// Kernel launch. The CPU emulation of the CUDA runtime (src/emu, used only to
+// test the kernels' logic on machines without a GPU) defines its own.
+#ifndef DCN_LAUNCH
+#define DCN_LAUNCH(grid, block, stream, ...) __VA_ARGS__<<<(grid), (block), 0, (stream)>>>
+#endif
+
 #define DCN_GRID_LOOP(i, n) \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
 
@@ -137,7 +143,7 @@ cudaError_t gemm_launch(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
   if (gy > 65535) return cudaErrorInvalidConfiguration;  // M < 4M rows: far above any conv
   for (int64_t z0 = 0; z0 < a.nz; z0 += 65535) {
     const dim3 grid(unsigned(gx), unsigned(gy), unsigned(std::min<int64_t>(65535, a.nz - z0)));
-    gemm_kernel<TA_, TB_, TC_, acc_t<TA_>, TA, TB, BM, BN, BK><<<grid, 256, 0, stream>>>(a, z0);
+    DCN_LAUNCH(grid, 256, stream, gemm_kernel<TA_, TB_, TC_, acc_t<TA_>, TA, TB, BM, BN, BK>)(a, z0);
   }
   return cudaGetLastError();
 }

@@ -297,8 +297,8 @@ int forward_t(const DeformConvGeom& g, const T* x, const T* offset, const T* mas
     for (int64_t p0 = 0; p0 < HoWo; p0 += pl.P) {
       const int64_t P = std::min(pl.P, HoWo - p0);
       const int64_t items = nb * g.dgroups * nblk * kk * P;
-      if (mask) im2col_kernel<T, true><<<blocks_for(items), kThreads, 0, st>>>(g, n0, nb, p0, P, nblk, x, offset, mask, col);
-      else im2col_kernel<T, false><<<blocks_for(items), kThreads, 0, st>>>(g, n0, nb, p0, P, nblk, x, offset, mask, col);
+      if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, true>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
+      else DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, false>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
       DCN_CUDA_TRY(cudaGetLastError());
       GemmArgs<T, T, T> a{};
       a.M = Fg; a.N = P; a.K = Kg;
@@ -347,7 +347,7 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
   DCN_CUDA_TRY(cudaMemsetAsync(dwa, 0, size_t(g.F * Kg) * sizeof(A), st));
   DCN_CUDA_TRY(cudaMemsetAsync(dxa, 0, size_t(g.N * g.C * HW) * sizeof(A), st));
   if (dbias) {
-    bias_grad_kernel<T><<<unsigned(g.F), kThreads, 0, st>>>(g.N, g.F, HoWo, dout, dbias);
+    DCN_LAUNCH(unsigned(g.F), kThreads, st, bias_grad_kernel<T>)(g.N, g.F, HoWo, dout, dbias);
     DCN_CUDA_TRY(cudaGetLastError());
   }
   for (int64_t n0 = 0; n0 < g.N; n0 += pl.nb) {
@@ -355,8 +355,8 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
     for (int64_t p0 = 0; p0 < HoWo; p0 += pl.P) {
       const int64_t P = std::min(pl.P, HoWo - p0);
       const int64_t items = nb * g.dgroups * nblk * kk * P;
-      if (mask) im2col_kernel<T, true><<<blocks_for(items), kThreads, 0, st>>>(g, n0, nb, p0, P, nblk, x, offset, mask, col);
-      else im2col_kernel<T, false><<<blocks_for(items), kThreads, 0, st>>>(g, n0, nb, p0, P, nblk, x, offset, mask, col);
+      if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, true>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
+      else DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, false>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
       DCN_CUDA_TRY(cudaGetLastError());
       for (int64_t b = 0; b < nb; ++b) {  // dW += dY col^T, images in order
         GemmArgs<T, T, A> a{};
@@ -379,12 +379,12 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
         DCN_CUDA_TRY((gemm<T, T, A, true, false>(a, st)));
       }
       const int64_t pts = nb * g.dgroups * kk * P;
-      if (mask) coord_grad_kernel<T, true><<<blocks_for(pts), kThreads, 0, st>>>(g, n0, nb, p0, P, x, offset, mask, dcol, doffset, dmask);
-      else coord_grad_kernel<T, false><<<blocks_for(pts), kThreads, 0, st>>>(g, n0, nb, p0, P, x, offset, mask, dcol, doffset, dmask);
+      if (mask) DCN_LAUNCH(blocks_for(pts), kThreads, st, coord_grad_kernel<T, true>)(g, n0, nb, p0, P, x, offset, mask, dcol, doffset, dmask);
+      else DCN_LAUNCH(blocks_for(pts), kThreads, st, coord_grad_kernel<T, false>)(g, n0, nb, p0, P, x, offset, mask, dcol, doffset, dmask);
       DCN_CUDA_TRY(cudaGetLastError());
       if (!det) {
-        if (mask) col2im_atomic_kernel<T, true><<<blocks_for(items), kThreads, 0, st>>>(g, n0, nb, p0, P, nblk, offset, mask, dcol, dxa);
-        else col2im_atomic_kernel<T, false><<<blocks_for(items), kThreads, 0, st>>>(g, n0, nb, p0, P, nblk, offset, mask, dcol, dxa);
+        if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, col2im_atomic_kernel<T, true>)(g, n0, nb, p0, P, nblk, offset, mask, dcol, dxa);
+        else DCN_LAUNCH(blocks_for(items), kThreads, st, col2im_atomic_kernel<T, false>)(g, n0, nb, p0, P, nblk, offset, mask, dcol, dxa);
         DCN_CUDA_TRY(cudaGetLastError());
         continue;
       }
@@ -392,26 +392,26 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
       const uint32_t sentinel = uint32_t(nb * g.dgroups * HW);
       int end_bit = 1;
       while ((uint64_t(1) << end_bit) <= sentinel) ++end_bit;
-      if (mask) det_entries_kernel<T, true><<<blocks_for(pts), kThreads, 0, st>>>(g, n0, nb, p0, P, sentinel, offset, mask, keys_in, vals_in, wt);
-      else det_entries_kernel<T, false><<<blocks_for(pts), kThreads, 0, st>>>(g, n0, nb, p0, P, sentinel, offset, mask, keys_in, vals_in, wt);
+      if (mask) DCN_LAUNCH(blocks_for(pts), kThreads, st, det_entries_kernel<T, true>)(g, n0, nb, p0, P, sentinel, offset, mask, keys_in, vals_in, wt);
+      else DCN_LAUNCH(blocks_for(pts), kThreads, st, det_entries_kernel<T, false>)(g, n0, nb, p0, P, sentinel, offset, mask, keys_in, vals_in, wt);
       DCN_CUDA_TRY(cudaGetLastError());
       size_t tmp = pl.sort_tmp;  // stable: equal keys keep ascending entry order
       DCN_CUDA_TRY(cub::DeviceRadixSort::SortPairs(sort_tmp, tmp, keys_in, keys_out, vals_in, vals_out, int(ne), 0,
                                                    end_bit, st));
       DCN_CUDA_TRY(cudaMemsetAsync(start, 0, (size_t(sentinel) + 1) * 4, st));
       DCN_CUDA_TRY(cudaMemsetAsync(end, 0, (size_t(sentinel) + 1) * 4, st));
-      det_bounds_kernel<<<blocks_for(ne), kThreads, 0, st>>>(ne, sentinel, keys_out, start, end);
+      DCN_LAUNCH(blocks_for(ne), kThreads, st, det_bounds_kernel)(ne, sentinel, keys_out, start, end);
       DCN_CUDA_TRY(cudaGetLastError());
-      det_gather_kernel<T><<<blocks_for(nb * g.C * HW), kThreads, 0, st>>>(g, n0, nb, P, start, end, vals_out, wt, dcol, dxa);
+      DCN_LAUNCH(blocks_for(nb * g.C * HW), kThreads, st, det_gather_kernel<T>)(g, n0, nb, P, start, end, vals_out, wt, dcol, dxa);
       DCN_CUDA_TRY(cudaGetLastError());
     }
   }
   if (pl.dw_acc) {
-    convert_kernel<T><<<blocks_for(g.F * Kg), kThreads, 0, st>>>(g.F * Kg, dwa, dweight);
+    DCN_LAUNCH(blocks_for(g.F * Kg), kThreads, st, convert_kernel<T>)(g.F * Kg, dwa, dweight);
     DCN_CUDA_TRY(cudaGetLastError());
   }
   if (pl.dx_acc) {
-    convert_kernel<T><<<blocks_for(g.N * g.C * HW), kThreads, 0, st>>>(g.N * g.C * HW, dxa, dx);
+    DCN_LAUNCH(blocks_for(g.N * g.C * HW), kThreads, st, convert_kernel<T>)(g.N * g.C * HW, dxa, dx);
     DCN_CUDA_TRY(cudaGetLastError());
   }
   return 0;

@@ -59,6 +59,15 @@ int finish(int err, void* ws) {
 
 extern "C" {
 
+// 1 when built against the CPU emulation of the CUDA runtime (src/emu), 0 for real CUDA.
+int dcn_h_is_emulation() {
+#ifdef DCN_CUDA_EMULATION
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 const char* dcn_h_error_string(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
 int dcn_h_device_count(int* n) { return gpu::cuda_device_count(n); }
 int dcn_h_malloc(void** p, size_t bytes) { return int(cudaMalloc(p, bytes ? bytes : 1)); }

@@ -266,7 +266,7 @@ template <typename T>
 int forward_t(const PSROIGeom& g, const T* data, const T* rois, const T* trans, T* out, cudaStream_t st) {
   const int64_t total = g.R * g.output_dim * g.bins();
   if (total == 0) return 0;
-  forward_kernel<T><<<blocks_for(total), kThreads, 0, st>>>(g, data, rois, trans, out);
+  DCN_LAUNCH(blocks_for(total), kThreads, st, forward_kernel<T>)(g, data, rois, trans, out);
   return int(cudaGetLastError());
 }
 
@@ -287,19 +287,19 @@ int backward_t(const PSROIGeom& g, bool det, const T* dout, const T* data, const
   if (!g.no_trans && !det) DCN_CUDA_TRY(cudaMemsetAsync(dta, 0, size_t(nt) * sizeof(A), st));
   if (det) {
     if (g.R > 0 && nd > 0)
-      backward_plane_kernel<T><<<unsigned((g.N * g.C + 63) / 64), 64, 0, st>>>(g, dout, data, rois, trans, dda);
+      DCN_LAUNCH(unsigned((g.N * g.C + 63) / 64), 64, st, backward_plane_kernel<T>)(g, dout, data, rois, trans, dda);
     if (!g.no_trans && total > 0) {  // offset gradients only: ddata is scattered above
-      backward_atomic_kernel<T><<<blocks_for(total), kThreads, 0, st>>>(g, dout, data, rois, trans, nullptr,
+      DCN_LAUNCH(blocks_for(total), kThreads, st, backward_atomic_kernel<T>)(g, dout, data, rois, trans, nullptr,
                                                                         nullptr, partial);
       DCN_CUDA_TRY(cudaGetLastError());
-      reduce_trans_kernel<T><<<blocks_for(nt / 2), kThreads, 0, st>>>(g, partial, dtrans);
+      DCN_LAUNCH(blocks_for(nt / 2), kThreads, st, reduce_trans_kernel<T>)(g, partial, dtrans);
     }
   } else if (total > 0) {
-    backward_atomic_kernel<T><<<blocks_for(total), kThreads, 0, st>>>(g, dout, data, rois, trans, dda, dta, nullptr);
+    DCN_LAUNCH(blocks_for(total), kThreads, st, backward_atomic_kernel<T>)(g, dout, data, rois, trans, dda, dta, nullptr);
   }
   DCN_CUDA_TRY(cudaGetLastError());
-  if (l.ddata) convert_kernel<T><<<blocks_for(nd), kThreads, 0, st>>>(nd, dda, ddata);
-  if (l.dtrans) convert_kernel<T><<<blocks_for(nt), kThreads, 0, st>>>(nt, dta, dtrans);
+  if (l.ddata) DCN_LAUNCH(blocks_for(nd), kThreads, st, convert_kernel<T>)(nd, dda, ddata);
+  if (l.dtrans) DCN_LAUNCH(blocks_for(nt), kThreads, st, convert_kernel<T>)(nt, dta, dtrans);
   return int(cudaGetLastError());
 }
 
