@@ -90,9 +90,10 @@ class OneImage:
 def test_proposal_dataset_resizes_and_flips_like_the_ground_truth(tmp_path):
     ds = OneImage()
     path = tmp_path / "train_rpn.npz"
-    save_proposals(path, {"img5": ds.rec.boxes, "other": np.zeros((0, 4))})
+    save_proposals(path, {"img5": ds.rec.boxes, "empty": np.zeros((0, 4))})
     props = load_proposals(path)
-    assert set(props) == {"img5", "other"} and props["other"].shape == (0, 4)
+    assert set(props) == {"img5", "empty"} and props["empty"].shape == (0, 4)
+    np.testing.assert_array_equal(lookup(props, "empty", 20, 30), [[0, 0, 29, 19]])  # none: the whole image
     data = ProposalDataset(ds, DetectionTransform(48, 200), props, flip_duplicate=True)
     assert len(data) == 2
     for i in range(2):
@@ -102,7 +103,7 @@ def test_proposal_dataset_resizes_and_flips_like_the_ground_truth(tmp_path):
         nd = sample_to_nd((sample, boxes))
         assert nd["proposals"].shape == (len(boxes), 4) and nd["data"].shape[0] == 1
     with pytest.raises(ValueError, match="no precomputed proposals"):
-        lookup(props, "missing")
+        lookup(props, "missing", 20, 30)
     with pytest.raises(FileNotFoundError, match="fpn.proposals"):
         load_proposals(tmp_path / "none.npz")
 

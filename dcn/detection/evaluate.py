@@ -50,7 +50,8 @@ def evaluate(net, cfg: Config, params: Optional[DetectParams] = None, max_images
             batch = det_sample_to_nd(transform(img, rec, flip=False), ctx)
             inputs.append((batch["data"], batch["im_info"]))
             if fixed is not None:
-                rois.append(mx.nd.array(lookup(fixed, rec.image_id), ctx=ctx) * batch["im_info"][0, 2])
+                boxes = lookup(fixed, rec.image_id, rec.height, rec.width) * float(batch["im_info"][0, 2].asscalar())
+                rois.append(mx.nd.array(boxes, ctx=ctx))
         dets = detect_multiscale(net, inputs, params, rois if fixed is not None else None)
         evaluator.update_record(rec, dets[:, 2:6], dets[:, 0], dets[:, 1])
     return evaluator.evaluate()

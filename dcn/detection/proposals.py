@@ -53,12 +53,14 @@ def load_proposals(path: PathLike) -> Dict[str, np.ndarray]:
         return {k: f[k].astype(np.float32).reshape(-1, 4) for k in f.files}
 
 
-def lookup(proposals: Dict[str, np.ndarray], image_id: str) -> np.ndarray:
+def lookup(proposals: Dict[str, np.ndarray], image_id: str, height: int, width: int) -> np.ndarray:
+    """The image's proposals (original pixels); one whole-image box when it has none (as ``propose``)."""
     try:
-        return proposals[image_id]
+        boxes = proposals[image_id]
     except KeyError:
         raise ValueError(f"image {image_id!r} has no precomputed proposals "
                          f"(the file holds {len(proposals)} other images)") from None
+    return boxes if len(boxes) else np.array([[0, 0, width - 1, height - 1]], np.float32)
 
 
 class ProposalDataset(TransformedDataset):
@@ -73,7 +75,7 @@ class ProposalDataset(TransformedDataset):
         n = len(self.dataset)
         img, rec = self.dataset[idx % n]
         sample = self.transform(img, rec, flip=(idx >= n) if self.flip_duplicate else None)
-        boxes = lookup(self.proposals, rec.image_id)
+        boxes = lookup(self.proposals, rec.image_id, rec.height, rec.width)
         if sample.flipped:
             boxes = flip_boxes(boxes, rec.width)
         return sample, (boxes * sample.im_info[2]).astype(np.float32)
