@@ -192,7 +192,7 @@ def test_deform_conv_matches_cpu(backend, name, variant, dtype):
         attrs = dict(attrs, border_rule=variant)
     y_ref, g_ref = cpu_reference(op, arrs, attrs, head, dtype)
     tol = TOL[dtype]
-    for budget in (0, 3000):  # default budget; a tiny one forces pixel chunks inside an image
+    for budget in (0, 3000, 20000):  # default; pixel chunks inside an image; (for some cases) several images per chunk
         y, grads = run_gpu_conv(arrs, attrs, head, rule, dtype, budget, deterministic=False)
         assert_rel(y, y_ref, tol, f"{name}/{variant}/{dtype}/budget={budget} forward")
         for k in g_ref:
