@@ -29,7 +29,8 @@ from operators import cuda_harness as ch
 
 NVCC = shutil.which("nvcc")
 N_GPUS = ch.gpu_count() if ch.HARNESS_PATH.is_file() and not ch.is_emulation(ch.HARNESS_PATH) else 0
-needs_nvcc = pytest.mark.skipif(NVCC is None, reason="nvcc not on PATH: the CUDA libraries are not built here")
+needs_nvcc = pytest.mark.skipif(NVCC is None or os.environ.get("CUDA") == "0",
+                                reason="nvcc not on PATH (or CUDA=0): the CUDA libraries are not built here")
 
 
 @pytest.fixture(params=["gpu", "emulator"])
