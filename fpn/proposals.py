@@ -2,8 +2,8 @@
 
     python -m fpn.proposals --cfg CFG --params RPN_NET.params --image-set train [--set dataset.proposal_dir=DIR]
 
-Runs the RPN of a trained network described by ``--cfg`` (Faster R-CNN or FPN,
-``TEST.PROPOSAL_*`` settings, ``test_scales[0]``) and writes
+Runs the RPN of a trained network described by ``--cfg`` (Faster R-CNN, FPN or
+R-FCN, by its ``symbol``; ``TEST.PROPOSAL_*`` settings, ``test_scales[0]``) and writes
 ``<dataset.proposal_dir>/<image_set>_<dataset.proposal>.npz``, which
 ``python -m fpn.train`` / ``fpn.test`` (``TEST.HAS_RPN: false``) then use.
 """
@@ -13,6 +13,7 @@ import argparse
 import logging
 from typing import List, Optional
 
+from dcn.checkpoint import config_network
 from dcn.config import add_config_args, config_from_args
 from dcn.detection.data import load_dataset, make_transform
 from dcn.detection.proposals import generate_proposals, proposal_file, save_proposals
@@ -35,7 +36,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not cfg.dataset.proposal_dir:
         parser.error("set dataset.proposal_dir (--set dataset.proposal_dir=DIR) for the output files")
     ctx = make_contexts(cfg.gpus)[0]
-    net = load_net(cfg, args.params, ctx)
+    if config_network(cfg) == "rfcn":
+        from rfcn.test import load_net as load_rfcn
+        net = load_rfcn(cfg, args.params, ctx)
+    else:
+        net = load_net(cfg, args.params, ctx)
     transform = make_transform(cfg, train=False, scale=cfg.test_scales[0])
     for train in ((True, False) if args.image_set == "both" else (args.image_set == "train",)):
         image_set = cfg.dataset.image_set if train else cfg.dataset.test_image_set
