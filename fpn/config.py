@@ -27,9 +27,6 @@ from .spec import FPN_STRIDES, FasterRCNNSpec
 
 Detector = Union[FasterRCNN, FPN]
 
-# the original's lr multiplier of the randomly initialised 1x1 reduction conv (Faster R-CNN)
-LR_MULT = {r"^conv_new_1_": 3.0}
-
 
 def is_fpn(cfg: Config) -> bool:
     return "fpn" in cfg.symbol.lower()

@@ -11,29 +11,19 @@ and distribution are ``dcn.detection.training``'s.
 """
 from __future__ import annotations
 
-import logging
 from typing import List, Optional, Tuple
 
-import operators
 from dcn.config import Config
-from dcn.detection.training import run_train_cli, train_detector
+from dcn.detection.training import LR_MULT, run_train_cli, train_network
 from dcn.distributed import DistSession
-from dcn.engine import make_contexts
 
-from .config import LR_MULT, Detector, build_net
-
-logger = logging.getLogger(__name__)
+from .config import Detector, build_net
 
 
 def train(cfg: Config, resume: bool = False, progress: bool = True,
           session: Optional[DistSession] = None) -> Tuple[Detector, object]:
     """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``."""
-    operators.load()
-    ctx = make_contexts(cfg.gpus)
-    net = build_net(cfg, ctx)
-    logger.info("%s: %s", "FPN" if net.spec.fpn else "Faster R-CNN", net.spec)
-    loop = train_detector(cfg, net, ctx, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
-    return net, loop
+    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

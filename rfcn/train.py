@@ -13,25 +13,16 @@ distribution are ``dcn.detection.training``'s (shared with ``fpn.train``); with
 """
 from __future__ import annotations
 
-import logging
 from typing import List, Optional, Tuple
 
 import mxnet as mx
 
-import operators
 from dcn.config import Config
-from dcn.detection.training import prepare_for_training, run_train_cli, train_detector
+from dcn.detection.training import LR_MULT, prepare_for_training, run_train_cli, train_network
 from dcn.distributed import DistSession
-from dcn.engine import make_contexts
 
 from .config import model_spec
 from .model import RFCN
-
-logger = logging.getLogger(__name__)
-
-# the original's lr multiplier of the randomly initialised 1x1 reduction conv
-LR_MULT = {r"^conv_new_1_": 3.0}
-
 
 def build_net(cfg: Config, ctx: List[mx.Context]) -> RFCN:
     """A new R-FCN (backbone from ``network.pretrained`` when set, strictly), hybridised."""
@@ -45,12 +36,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True,
     ``session``: the distributed job this process belongs to (``dist_*`` kvstores);
     made from ``cfg.default.kvstore`` when not given.
     """
-    operators.load()
-    ctx = make_contexts(cfg.gpus)
-    net = build_net(cfg, ctx)
-    logger.info("%s: %s", "class-aware RPN" if net.spec.class_aware_rpn else "R-FCN", net.spec)
-    loop = train_detector(cfg, net, ctx, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
-    return net, loop
+    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

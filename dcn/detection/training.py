@@ -17,10 +17,12 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+import operators
+
 from dcn.config import Config
 from dcn.data.batching import TransformedDataset, list_batchify, make_batch_sampler, scatter
 from dcn.distributed import DistSession, parse_train_config
-from dcn.engine import fit
+from dcn.engine import fit, make_contexts
 from dcn.modeling.pretrained import load_pretrained
 
 from .data import train_dataset
@@ -29,6 +31,9 @@ from .params import train_params
 from .proposals import load_proposals, proposal_file, sample_to_nd
 
 logger = logging.getLogger(__name__)
+
+# the original's lr multiplier of the randomly initialised 1x1 reduction conv (R-FCN, Faster R-CNN)
+LR_MULT = {r"^conv_new_1_": 3.0}
 
 ForwardFn = Callable[[gluon.Block, Dict[str, mx.nd.NDArray]], Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]]
 
@@ -101,6 +106,18 @@ def train_detector(cfg: Config, net: gluon.Block, ctx: list, *, lr_mult: Optiona
                split_fn=lambda batch, ctxs: scatter(batch, ctxs, sample_to_nd), progress=progress)
     session.finish()
     return loop
+
+
+def train_network(cfg: Config, build_net: Callable[[Config, list], gluon.Block], *,
+                  lr_mult: Optional[Mapping[str, float]] = None, resume: bool = False, progress: bool = True,
+                  session: Optional[DistSession] = None) -> Tuple[gluon.Block, Any]:
+    """``build_net(cfg, contexts)`` on ``cfg.gpus`` (or the CPU), then :func:`train_detector`;
+    returns the network and the finished ``TrainLoop``."""
+    operators.load()
+    ctx = make_contexts(cfg.gpus)
+    net = build_net(cfg, ctx)
+    logger.info("%s: %s", type(net).__name__, net.spec)
+    return net, train_detector(cfg, net, ctx, lr_mult=lr_mult, resume=resume, progress=progress, session=session)
 
 
 def run_train_cli(train_fn: Callable[..., Any], argv: Optional[List[str]] = None, description: str = "") -> Any:
