@@ -109,7 +109,8 @@ def main() -> None:
                           max_per_image=100)
     nets = {"plain": build(args.classes, False, args.depth), "deformable": build(args.classes, True, args.depth)}
     sizes = {k: count_params(n) for k, n in nets.items()}
-    sizes_voc = {k: count_params(build(21, k == "deformable", args.depth)) for k in nets} if args.classes != 21 else sizes
+    sizes_voc = sizes if args.classes == 21 else {
+        k: count_params(build(21, k == "deformable", args.depth)) for k in nets}
     for net in nets.values():  # warm-up: graph creation and memory planning
         run_once(net, img, rec, transform, params)
     runs: Dict[str, List[Dict[str, float]]] = {k: [] for k in nets}
