@@ -61,9 +61,9 @@ def test_fixed_proposal_training_trains_the_head_only():
     batch, rec = synthetic_batch()
     batch["proposals"] = mx.nd.array(fixed_proposals(rec, 0.75))
     rpn_before = net.rpn.cls.weight.data().asnumpy().copy()
-    losses, metrics = train_steps(net, batch, params())
+    losses, metrics = train_steps(net, batch, params(), steps=10)  # RoIs resampled each step: noisier
     assert set(metrics) == {"RCNNAcc", "RCNNLogLoss", "RCNNL1Loss"}
-    assert np.mean(losses[-2:]) < losses[0], losses
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.03, losses
     np.testing.assert_array_equal(net.rpn.cls.weight.data().asnumpy(), rpn_before)
 
 
