@@ -138,3 +138,15 @@ def test_thread_helper_does_not_import_mxnet():
     code = "import sys, dcn.utils.env as e; e.set_default_threads(); print('mxnet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_overrides_linking_two_keys_do_not_depend_on_their_order():
+    from dcn.config import ConfigError, load_config
+    cfg_file = "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"
+    # the file has OHEM on with BATCH_ROIS -1; switching both, in either order, is valid
+    both = ["TRAIN.ENABLE_OHEM=false", "TRAIN.BATCH_ROIS=128"]
+    for order in (both, both[::-1]):
+        cfg = load_config(cfg_file, order)
+        assert cfg.TRAIN.BATCH_ROIS == 128 and not cfg.TRAIN.ENABLE_OHEM
+    with pytest.raises(ConfigError, match="needs ENABLE_OHEM"):
+        load_config(cfg_file, ["TRAIN.ENABLE_OHEM=false", "TRAIN.BATCH_ROIS=-1"])

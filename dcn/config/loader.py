@@ -114,6 +114,7 @@ def load_config(path: PathLike, overrides: Iterable[str] = ()) -> Config:
 def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
     """A copy of ``cfg`` with each ``section.key=value`` applied (value typed by the schema)."""
     cfg = dataclasses.replace(cfg)  # top-level copy; sections are replaced below, never mutated
+    overrides = list(overrides)  # iterated twice
     for item in overrides:
         where = f"--set {item}"
         if "=" not in item:
@@ -129,9 +130,13 @@ def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
             if choices and value not in choices:
                 raise ConfigError(f"{value!r} is not one of {list(choices)}", dotted)
             cfg = _set_path(cfg, [name for _, name in chain], value)
-            check(cfg)
         except ConfigError as exc:
             raise exc.located(where, None) from None
+    if overrides:
+        try:  # once, after all of them: a rule linking two keys must not depend on their order
+            check(cfg)
+        except ConfigError as exc:
+            raise exc.located(" ".join(f"--set {o}" for o in overrides), None) from None
     return cfg
 
 
