@@ -159,7 +159,8 @@ class TestConfig:
     SOFTNMS_METHOD: str = _f("gaussian", "soft-NMS score decay: gaussian exp(-IoU^2/SOFTNMS_THRESH) (the "
                              "original) or linear 1-IoU above TEST.NMS", choices=("gaussian", "linear"))
     SOFTNMS_THRESH: float = _f(0.6, "soft-NMS sigma (gaussian)")
-    BBOX_AVERAGING: bool = _f(False, "iterative box averaging (not used by the original)")
+    BBOX_AVERAGING: bool = _f(False, "iterative box averaging: a second regression pass and score-weighted "
+                                     "averaging of overlapping candidates after NMS (paper Table 5 'B')")
     BBOX_AVERAGING_THRESH: float = _f(0.5, "IoU for box averaging")
     test_epoch: int = _f(0, "checkpoint epoch to evaluate (0 = TRAIN.end_epoch)")
 

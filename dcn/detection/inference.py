@@ -13,6 +13,12 @@ Then per-class NMS (``box_nms`` with class ids, TEST.NMS) or Soft-NMS
 Multi-scale testing (:func:`detect_multiscale`): the raw boxes and scores of
 every scale, in original-image pixels, are merged before the one NMS, as the
 original FPN test.
+
+Iterative box averaging (``bbox_averaging``, TEST.BBOX_AVERAGING; the paper's
+Table 5 "B"): the regressed boxes go through the head once more as RoIs, the
+candidates of both iterations are merged, and after NMS every kept box is the
+score-weighted mean of its class's candidates overlapping it by at least
+``bbox_averaging_thresh`` (:mod:`dcn.detection.box_voting`).
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
+from .box_voting import vote_boxes
 from .rpn import clip_boxes, decode_boxes, propose
 from .soft_nms import soft_nms
 
@@ -41,6 +48,8 @@ class DetectParams:
     use_softnms: bool = False
     softnms_method: str = "gaussian"   # or "linear" (IoU threshold: nms)
     softnms_sigma: float = 0.6
+    bbox_averaging: bool = False
+    bbox_averaging_thresh: float = 0.5
 
 
 def _per_class(boxes: mx.nd.NDArray, num_rois: int, num_fg: int) -> mx.nd.NDArray:
@@ -80,6 +89,9 @@ def postprocess(boxes: mx.nd.NDArray, probs: mx.nd.NDArray, scale: float, params
         dets[:, 2:6] /= scale
     if params.max_per_image > 0:
         dets = dets[:params.max_per_image]
+    if params.bbox_averaging and len(dets):
+        dets = vote_boxes(dets, coords.asnumpy() / scale, probs[:, 1:].asnumpy(), params.bbox_averaging_thresh,
+                          params.score_thresh)
     return dets.astype(np.float32)
 
 
@@ -119,7 +131,26 @@ def raw_detections(net, data: mx.nd.NDArray, im_info: mx.nd.NDArray, params: Det
                               params.rpn_nms_thresh, params.rpn_min_size)
         cls_score, bbox_pred = net.head_forward(feat, rois)
         boxes = clip_boxes(decode_head_boxes(bbox_pred, rois, params), height, width)
-        return boxes / scale, mx.nd.softmax(cls_score, axis=-1)
+        probs = mx.nd.softmax(cls_score, axis=-1)
+        if params.bbox_averaging:
+            boxes, probs = _second_iteration(net, feat, boxes, probs, params, height, width)
+        return boxes / scale, probs
+
+
+def _second_iteration(net, feat, boxes: mx.nd.NDArray, probs: mx.nd.NDArray, params: DetectParams,
+                      height: float, width: float) -> Tuple[mx.nd.NDArray, mx.nd.NDArray]:
+    """The regressed boxes as RoIs once more; both iterations' candidates, concatenated.
+
+    Class-specific heads send each RoI's box of its best foreground class.
+    """
+    if boxes.ndim == 3:
+        best = mx.nd.argmax(probs[:, 1:], axis=1) + 1
+        rois = mx.nd.pick(boxes, best.reshape((-1, 1)).broadcast_to((best.shape[0], 4)), axis=1)
+    else:
+        rois = boxes
+    cls_score, bbox_pred = net.head_forward(feat, rois)
+    boxes2 = clip_boxes(decode_head_boxes(bbox_pred, rois, params), height, width)
+    return mx.nd.concat(boxes, boxes2, dim=0), mx.nd.concat(probs, mx.nd.softmax(cls_score, axis=-1), dim=0)
 
 
 def detect(net, data: mx.nd.NDArray, im_info: mx.nd.NDArray, params: DetectParams,

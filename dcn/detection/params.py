@@ -49,4 +49,5 @@ def detect_params(cfg: Config) -> DetectParams:
                         score_thresh=t.SCORE_THRESH, max_per_image=t.max_per_image,
                         bbox_means=tuple(cfg.TRAIN.BBOX_MEANS), bbox_stds=tuple(cfg.TRAIN.BBOX_STDS),
                         use_softnms=t.USE_SOFTNMS, softnms_method=t.SOFTNMS_METHOD,
-                        softnms_sigma=t.SOFTNMS_THRESH)
+                        softnms_sigma=t.SOFTNMS_THRESH, bbox_averaging=t.BBOX_AVERAGING,
+                        bbox_averaging_thresh=t.BBOX_AVERAGING_THRESH)
