@@ -51,7 +51,7 @@ from dcn.visualization.capture import collect_offsets  # noqa: E402
 from dcn.visualization.dilation import COCO_AREAS, DilationStats  # noqa: E402
 
 from . import runtime  # noqa: E402
-from .show_offsets import analyze, class_names, draw_figures, make_transform  # noqa: E402
+from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform  # noqa: E402
 
 logger = logging.getLogger("rfcn.quickstart")
 
@@ -204,14 +204,14 @@ def write_csv(path: Path, rows: List[dict]) -> None:
         writer.writerows(rows)
 
 
-def _val_samples(cfg: Config, n: int) -> List[Tuple[np.ndarray, np.ndarray, str]]:
-    """First ``n`` val images with at least one object: (BGR image, GT boxes in original pixels, id)."""
+def _val_samples(cfg: Config, n: int) -> List[Tuple[np.ndarray, np.ndarray, str, np.ndarray]]:
+    """First ``n`` val images with at least one object: (BGR image, GT boxes in original pixels, id, labels)."""
     ds = load_detection(cfg.dataset.dataset_path, cfg.dataset.test_image_set)
     found = []
     for i in range(len(ds)):
         img, rec = ds[i]
         if len(rec.boxes):
-            found.append((img, np.asarray(rec.boxes, np.float64), rec.image_id))
+            found.append((img, np.asarray(rec.boxes, np.float64), rec.image_id, np.asarray(rec.labels)))
         if len(found) >= n:
             break
     return found
@@ -223,10 +223,12 @@ def pictures(net, cfg: Config, out: Path, budget: Budget) -> List[dict]:
     candidates = _val_samples(cfg, 4 * budget.picture_images)
     candidates.sort(key=lambda s: 0 if 2 <= len(s[1]) <= 4 else 1)  # prefer 2-4 objects: readable, sizes vary
     results = []
-    for img, boxes, image_id in candidates[:budget.picture_images]:
+    names = class_names(cfg)
+    for img, boxes, image_id, labels in candidates[:budget.picture_images]:
         info = analyze(net, cfg, img)
-        results.append(draw_figures(net, info, folder, image_id, ref_boxes=boxes * info.scale, num_rois=2,
-                                    names=class_names(cfg)))
+        res = draw_figures(net, info, folder, image_id, ref_boxes=boxes * info.scale, num_rois=2, names=names)
+        res["fig7_gt"] = draw_gt_parts(net, info, folder, image_id, boxes * info.scale, labels, names)
+        results.append(res)
     return results
 
 
@@ -236,7 +238,7 @@ def dilation_table(net, cfg: Config, out: Path, budget: Budget, progress: bool) 
     factor = (cfg.test_scales[0][0] / COCO_TEST_SHORT_SIDE) ** 2
     areas = (COCO_AREAS[0] * factor, COCO_AREAS[1] * factor)
     stats = DilationStats()
-    for img, boxes, image_id in tqdm(_val_samples(cfg, budget.dilation_images), desc="dilation",
+    for img, boxes, image_id, _ in tqdm(_val_samples(cfg, budget.dilation_images), desc="dilation",
                                      disable=not progress, leave=False):
         sample = transform(img, DetRecord(image_id, "image", img.shape[0], img.shape[1]), flip=False)
         batch = det_sample_to_nd(sample)
@@ -254,7 +256,7 @@ def dilation_table(net, cfg: Config, out: Path, budget: Budget, progress: bool) 
 
 
 def runtime_table(models: Dict[str, tuple], cfg: Config, out: Path, budget: Budget, progress: bool) -> str:
-    images = [img for img, _, _ in _val_samples(cfg, budget.runtime_images)]
+    images = [sample[0] for sample in _val_samples(cfg, budget.runtime_images)]
     rows = runtime.measure(models, images, rounds=budget.runtime_rounds, progress=progress)
     note = (f"{len(images)} val images x {budget.runtime_rounds} rounds, medians; {cfg.test_scales[0][0]} px; "
             f"{machine()}")

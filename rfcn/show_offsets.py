@@ -187,6 +187,27 @@ def draw_figures(net, info: ImageOffsets, out_dir: Path, stem: str, units: Optio
     return result
 
 
+def draw_gt_parts(net, info: ImageOffsets, out_dir: Path, stem: str, boxes: np.ndarray, labels: Sequence[int],
+                  names: Optional[Sequence[str]] = None, limit: int = 2) -> List[Path]:
+    """Figure 7 over ground-truth RoIs (input pixels; largest first) with their own class's part offsets:
+    what the pooling does on a real object even when the detector is weak. ``<stem>_fig7_gt<i>.png``."""
+    head = getattr(getattr(net, "head", None), "cls", None)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if head is None or not getattr(head, "deformable", False) or not len(boxes) or limit <= 0:
+        return []
+    areas = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    order = np.argsort(-areas)[:limit]
+    offsets = roi_part_offsets(net, info.feature, boxes[order], [int(labels[i]) for i in order])
+    paths = []
+    for k, (i, off) in enumerate(zip(order, offsets)):
+        label = names[int(labels[i])] if names is not None else f"class {int(labels[i])}"
+        path = out_dir / f"{stem}_fig7_gt{k}.png"
+        plot_roi_parts(info.image_rgb, boxes[i], off, path, trans_std=getattr(head, "_trans_std", 0.1),
+                       title=f"ground-truth {label}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
+        paths.append(path)
+    return paths
+
+
 def parse_units(values: Sequence[str]) -> List[Tuple[str, Unit]]:
     units = []
     for v in values:

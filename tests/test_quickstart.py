@@ -107,6 +107,7 @@ def test_quickstart_smoke_end_to_end(tmp_path):
     assert set(rt) == {"plain", "atrous", "deformable"}
     assert int(rt["deformable"]["params"]) > int(rt["plain"]["params"]) == int(rt["atrous"]["params"])
     assert list((out / "pictures").glob("*_fig6.png")) and list((out / "pictures").glob("*_fig7_0.png"))
+    assert list((out / "pictures").glob("*_fig7_gt0.png"))
     assert (out / "results.md").is_file() and (out / "data" / "SYNTHETIC_COMPLETE.json").is_file()
     # a rerun reuses every checkpoint and evaluation
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*.params")}
