@@ -19,12 +19,11 @@ from typing import Dict, List, Optional, Tuple  # noqa: E402
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from mxnet import gluon  # noqa: E402
 
 import operators  # noqa: E402
 from dcn.config import Config  # noqa: E402
-from dcn.data.batching import list_batchify, make_batch_sampler, scatter, seg_sample_to_nd  # noqa: E402
-from dcn.distributed import DistSession, parse_train_config  # noqa: E402
+from dcn.data.batching import scatter, seg_sample_to_nd  # noqa: E402
+from dcn.distributed import DistSession, epoch_loader, run_train_cli  # noqa: E402
 from dcn.engine import TrainLoop, fit, make_contexts  # noqa: E402
 from dcn.modeling.pretrained import load_pretrained  # noqa: E402
 
@@ -61,22 +60,14 @@ def train(cfg: Config, resume: bool = False, progress: bool = True,
     ctx = make_contexts(cfg.gpus)
     session = session or DistSession(cfg.default.kvstore)
     dataset = train_dataset(cfg)
-    sampler = make_batch_sampler(dataset.aspect_ratios(), len(ctx), shuffle=cfg.TRAIN.SHUFFLE,
-                                 seed=cfg.default.seed, aspect_grouping=cfg.TRAIN.ASPECT_GROUPING,
-                                 rank=session.rank, num_workers=session.num_workers)
-    loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
-                                   num_workers=cfg.default.num_workers)
 
-    def epoch_data(epoch: int):
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+    def reseed_crops(epoch: int) -> None:
         # random crops depend on (seed, epoch) only, so a resumed run sees the same crops
         dataset.transform.rng = np.random.default_rng([cfg.default.seed, epoch])
-        return loader
 
+    epoch_data, num_samples = epoch_loader(cfg, dataset, len(ctx), session, on_epoch=reseed_crops)
     net = build_net(cfg, ctx)
     logger.info("DeepLab: %s", net.spec)
-    num_samples = len(sampler) * len(ctx) * session.num_workers if session.distributed else len(dataset)
     loop = fit(cfg, net, session.watch(forward), epoch_data, num_samples, resume=resume, ctx=ctx,
                lr_mult=LR_MULT, split_fn=lambda batch, ctxs: scatter(batch, ctxs, seg_sample_to_nd),
                progress=progress)
@@ -85,9 +76,7 @@ def train(cfg: Config, resume: bool = False, progress: bool = True,
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    cfg, args = parse_train_config(argv, description=__doc__.split("\n\n")[0])
-    train(cfg, resume=args.resume, session=DistSession(cfg.default.kvstore, args.dist_timeout,
-                                                       args.dist_start_timeout))
+    run_train_cli(train, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from dcn.config import Config
-from dcn.detection.training import LR_MULT, run_train_cli, train_network
-from dcn.distributed import DistSession
+from dcn.detection.training import LR_MULT, train_network
+from dcn.distributed import DistSession, run_train_cli
 
 from .config import Detector, build_net
 

@@ -20,8 +20,8 @@ from mxnet import gluon
 import operators
 
 from dcn.config import Config
-from dcn.data.batching import TransformedDataset, list_batchify, make_batch_sampler, scatter
-from dcn.distributed import DistSession, parse_train_config
+from dcn.data.batching import TransformedDataset, scatter
+from dcn.distributed import DistSession, epoch_loader
 from dcn.engine import fit, make_contexts
 from dcn.modeling.pretrained import load_pretrained
 
@@ -56,15 +56,6 @@ def make_forward(params: TrainParams) -> ForwardFn:
     return forward
 
 
-def make_sampler(cfg: Config, dataset: TransformedDataset, num_devices: int,
-                 session: Optional[DistSession] = None) -> gluon.data.Sampler:
-    """Batches of one image per device: aspect-ratio grouped or plain; this worker's shard under dist_sync."""
-    rank, workers = (session.rank, session.num_workers) if session is not None else (0, 1)
-    return make_batch_sampler(dataset.aspect_ratios(), num_devices, shuffle=cfg.TRAIN.SHUFFLE,
-                              seed=cfg.default.seed, aspect_grouping=cfg.TRAIN.ASPECT_GROUPING,
-                              rank=rank, num_workers=workers)
-
-
 def freeze_rpn(net: gluon.Block) -> List[str]:
     """No gradient for the RPN (training on fixed proposals never uses it); returns the frozen names."""
     names = []
@@ -91,17 +82,8 @@ def train_detector(cfg: Config, net: gluon.Block, ctx: list, *, lr_mult: Optiona
     finished ``TrainLoop``."""
     dataset = training_dataset(cfg, net)
     session = session or DistSession(cfg.default.kvstore)
-    sampler = make_sampler(cfg, dataset, len(ctx), session)
-    loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, batchify_fn=list_batchify,
-                                   num_workers=cfg.default.num_workers)
-
-    def epoch_data(epoch: int):
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        return loader
-
-    loop = fit(cfg, net, session.watch(make_forward(train_params(cfg))), epoch_data,
-               len(sampler) * len(ctx) * session.num_workers if session.distributed else len(dataset),
+    epoch_data, num_samples = epoch_loader(cfg, dataset, len(ctx), session)
+    loop = fit(cfg, net, session.watch(make_forward(train_params(cfg))), epoch_data, num_samples,
                resume=resume, ctx=ctx, lr_mult=lr_mult,
                split_fn=lambda batch, ctxs: scatter(batch, ctxs, sample_to_nd), progress=progress)
     session.finish()
@@ -118,11 +100,3 @@ def train_network(cfg: Config, build_net: Callable[[Config, list], gluon.Block],
     net = build_net(cfg, ctx)
     logger.info("%s: %s", type(net).__name__, net.spec)
     return net, train_detector(cfg, net, ctx, lr_mult=lr_mult, resume=resume, progress=progress, session=session)
-
-
-def run_train_cli(train_fn: Callable[..., Any], argv: Optional[List[str]] = None, description: str = "") -> Any:
-    """``--cfg/--set/--resume --gpus/--kvstore/--dist-*`` (``dcn.distributed.parse_train_config``), then
-    ``train_fn(cfg, resume=..., session=DistSession(...))``."""
-    cfg, args = parse_train_config(argv, description=description)
-    return train_fn(cfg, resume=args.resume, session=DistSession(cfg.default.kvstore, args.dist_timeout,
-                                                                 args.dist_start_timeout))
