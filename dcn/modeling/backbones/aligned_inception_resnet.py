@@ -22,7 +22,7 @@ from typing import Sequence
 
 from mxnet.gluon import HybridBlock, nn
 
-from .resnet_v1 import DEFORMABLE_LAYER_CHOICES, _bn, _conv, _conv3x3
+from .resnet_v1 import DEFORMABLE_LAYER_CHOICES, StagedBackbone, _bn, _conv, _conv3x3
 
 STAGES = ((3, 256), (4, 512), (23, 1024), (3, 2048))
 
@@ -86,7 +86,7 @@ class InceptionResidualBlock(HybridBlock):
         return F.relu(y + shortcut)
 
 
-class AlignedInceptionResNet(HybridBlock):
+class AlignedInceptionResNet(StagedBackbone):
     """Backbone returning the feature maps of ``spec.out_stages`` (in order)."""
 
     def __init__(self, spec: AlignedInceptionResNetSpec = AlignedInceptionResNetSpec()):
@@ -121,21 +121,6 @@ class AlignedInceptionResNet(HybridBlock):
                 self.stages.append(seq)
             self.conv_new_1 = (nn.Conv2D(spec.reduce_channels, 1, prefix="conv_new_1_")
                                if spec.reduce_channels else None)
-
-    @property
-    def stage_strides(self) -> dict[str, int]:
-        return {"res2": 4, "res3": 8, "res4": 16, "res5": 16 if self.spec.res5_dilation > 1 else 32}
-
-    def hybrid_forward(self, F, x):
-        x = self.pool1(F.relu(self.bn_conv1(self.conv1(x))))
-        outs = []
-        for name, stage in zip(("res2", "res3", "res4", "res5"), self.stages):
-            x = stage(x)
-            if name == "res5" and self.conv_new_1 is not None:
-                x = F.relu(self.conv_new_1(x))
-            if name in self.spec.out_stages:
-                outs.append(x)
-        return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def aligned_inception_resnet(**kwargs) -> AlignedInceptionResNet:

@@ -156,7 +156,27 @@ def deformable_block_names(spec: ResNetV1Spec) -> set[str]:
     return names
 
 
-class ResNetV1(HybridBlock):
+class StagedBackbone(HybridBlock):
+    """The forward both backbone families share: stem (conv1, bn_conv1, pool1), stages res2..res5,
+    the optional ``conv_new_1`` reduction after res5, and the ``spec.out_stages`` outputs."""
+
+    @property
+    def stage_strides(self) -> dict[str, int]:
+        return {"res2": 4, "res3": 8, "res4": 16, "res5": 16 if self.spec.res5_dilation > 1 else 32}
+
+    def hybrid_forward(self, F, x):
+        x = self.pool1(F.relu(self.bn_conv1(self.conv1(x))))
+        outs = []
+        for name, stage in zip(("res2", "res3", "res4", "res5"), self.stages):
+            x = stage(x)
+            if name == "res5" and self.conv_new_1 is not None:
+                x = F.relu(self.conv_new_1(x))
+            if name in self.spec.out_stages:
+                outs.append(x)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+class ResNetV1(StagedBackbone):
     """ResNet-v1 backbone returning the feature maps of ``spec.out_stages`` (in order)."""
 
     def __init__(self, spec: ResNetV1Spec = ResNetV1Spec()):
@@ -193,20 +213,6 @@ class ResNetV1(HybridBlock):
             self.conv_new_1 = (nn.Conv2D(spec.reduce_channels, 1, prefix="conv_new_1_")
                                if spec.reduce_channels else None)
 
-    @property
-    def stage_strides(self) -> dict[str, int]:
-        return {"res2": 4, "res3": 8, "res4": 16, "res5": 16 if self.spec.res5_dilation > 1 else 32}
-
-    def hybrid_forward(self, F, x):
-        x = self.pool1(F.relu(self.bn_conv1(self.conv1(x))))
-        outs = []
-        for name, stage in zip(("res2", "res3", "res4", "res5"), self.stages):
-            x = stage(x)
-            if name == "res5" and self.conv_new_1 is not None:
-                x = F.relu(self.conv_new_1(x))
-            if name in self.spec.out_stages:
-                outs.append(x)
-        return outs[0] if len(outs) == 1 else tuple(outs)
 
 
 def resnet_v1(depth: int = 101, **kwargs) -> ResNetV1:
