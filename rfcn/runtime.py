@@ -25,16 +25,10 @@ from dcn.config import Config
 from dcn.data.batching import det_sample_to_nd
 from dcn.data.records import DetRecord
 
-try:  # the shared detection code lives in dcn.detection (moved out of rfcn/)
-    from dcn.detection.data import make_transform
-    from dcn.detection.inference import detect
-    from dcn.detection.params import detect_params
-    from dcn.detection.rpn import propose
-except ImportError:  # pragma: no cover - the layout before the move
-    from rfcn.config import detect_params
-    from rfcn.data import make_transform
-    from rfcn.inference import detect
-    from rfcn.rpn import propose
+from dcn.detection.data import make_transform
+from dcn.detection.inference import detect
+from dcn.detection.params import detect_params
+from dcn.detection.rpn import propose
 
 logger = logging.getLogger(__name__)
 

@@ -38,18 +38,10 @@ from dcn.visualization.capture import collect_offsets, deformable_layers
 from dcn.visualization.plots import plot_roi_parts, plot_stacked_sampling
 from dcn.visualization.sampling import DeformLayer, feature_to_image, image_to_feature
 
-try:  # the shared detection code lives in dcn.detection (moved out of rfcn/)
-    from dcn.detection.data import class_names, make_transform
-    from dcn.detection.detector import with_batch_index
-    from dcn.detection.inference import DetectParams, detect
-    from dcn.detection.params import detect_params
-except ImportError:  # pragma: no cover - the layout before the move
-    from rfcn.config import detect_params
-    from rfcn.data import class_names, make_transform
-    from rfcn.inference import DetectParams, detect
-
-    def with_batch_index(rois: mx.nd.NDArray) -> mx.nd.NDArray:
-        return mx.nd.concat(mx.nd.zeros((rois.shape[0], 1), ctx=rois.context, dtype=rois.dtype), rois, dim=1)
+from dcn.detection.data import class_names, make_transform
+from dcn.detection.detector import with_batch_index
+from dcn.detection.inference import DetectParams, detect
+from dcn.detection.params import detect_params
 
 logger = logging.getLogger(__name__)
 
