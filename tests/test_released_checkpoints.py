@@ -1,8 +1,10 @@
-"""Original-format (MSRA) parameter files into our R-FCN / DeepLab, strictly; ImageNet backbones.
+"""Original-format (MSRA) parameter files into our R-FCN / DeepLab / Faster R-CNN / FPN, strictly; ImageNet backbones.
 
 The files are written here with random values under the names of the original
 symbols (``rfcn/symbols/resnet_v1_101_rfcn(_dcn).py``,
-``deeplab/symbols/resnet_v1_101_deeplab(_dcn).py``; see
+``deeplab/symbols/resnet_v1_101_deeplab(_dcn).py``,
+``faster_rcnn/symbols/resnet_v1_101_rcnn(_dcn).py``,
+``fpn/symbols/resnet_v1_101_fpn(_dcn)_rcnn.py``; see
 shared/reference/original_codebase.md): they are enumerated below from the
 original's layer list, not from our networks' parameter dicts.
 """
@@ -19,6 +21,7 @@ import pytest
 
 from dcn.checkpoint import ParamMismatchError, build_network, load_params, match_params
 from dcn.checkpoint.__main__ import main as checkpoint_cli
+from dcn.checkpoint.loader import enforce
 from dcn.config import load_config
 from dcn.modeling.pretrained import load_pretrained
 
@@ -27,13 +30,18 @@ RFCN_DCN_CFG = ROOT / "experiments/rfcn/cfgs/resnet_v1_101_voc0712_rfcn_dcn_end2
 RFCN_CFG = ROOT / "experiments/rfcn/cfgs/resnet_v1_101_voc0712_rfcn_end2end_ohem.yaml"
 DEEPLAB_DCN_CFG = ROOT / "experiments/deeplab/cfgs/deeplab_resnet_v1_101_cityscapes_segmentation_dcn.yaml"
 DEEPLAB_CFG = ROOT / "experiments/deeplab/cfgs/deeplab_resnet_v1_101_cityscapes_segmentation_base.yaml"
+RCNN_DCN_CFG = ROOT / "experiments/faster_rcnn/cfgs/resnet_v1_101_coco_trainval_rcnn_dcn_end2end.yaml"
+RCNN_CFG = ROOT / "experiments/faster_rcnn/cfgs/resnet_v1_101_coco_trainval_rcnn_end2end.yaml"
+FPN_DCN_CFG = ROOT / "experiments/fpn/cfgs/resnet_v1_101_coco_trainval_fpn_dcn_end2end_ohem.yaml"
+FPN_CFG = ROOT / "experiments/fpn/cfgs/resnet_v1_101_coco_trainval_fpn_end2end_ohem.yaml"
 BBOX_MEANS = np.zeros(4)
 BBOX_STDS = np.array([0.1, 0.1, 0.2, 0.2])
 
 
 # ------------------------------------------------------------------ the original symbols' parameters
-def original_resnet_v1_101(offset_channels: int = 0):
-    """(key, shape) of ResNet-v1-101 as the original symbols name it; res5a/b/c deformable when offset_channels."""
+def original_resnet_v1_101(offset_channels: int = 0, offset_at=("5a", "5b", "5c")):
+    """(key, shape) of ResNet-v1-101 as the original symbols name it; the blocks ``offset_at`` (res5a/b/c;
+    FPN also 3b3, 4b22) deformable when offset_channels."""
     entries = []
 
     def conv(name, out, inp, k, bias=False):
@@ -58,7 +66,7 @@ def original_resnet_v1_101(offset_channels: int = 0):
                 bn(f"bn{stage}{u}_branch1", out)
             conv(f"res{stage}{u}_branch2a", mid, inp if i == 0 else out, 1)
             bn(f"bn{stage}{u}_branch2a", mid)
-            if stage == 5 and offset_channels:
+            if f"{stage}{u}" in offset_at and offset_channels:
                 conv(f"res{stage}{u}_branch2b_offset", offset_channels, mid, 3, bias=True)
             conv(f"res{stage}{u}_branch2b", mid, mid, 3)
             bn(f"bn{stage}{u}_branch2b", mid)
@@ -90,12 +98,65 @@ def original_deeplab(num_classes: int, dcn: bool):
         ("arg:upsampling_weight", (num_classes, 1, 32, 32))]
 
 
+def _fc_layers(num_classes: int, pooled_in: int):
+    e = []
+    for name, shape in (("fc_new_1", (1024, pooled_in)), ("fc_new_2", (1024, 1024)),
+                        ("cls_score", (num_classes, 1024)), ("bbox_pred", (4 * num_classes, 1024))):
+        e += [(f"arg:{name}_weight", shape), (f"arg:{name}_bias", shape[:1])]
+    return e
+
+
+def original_faster_rcnn(num_classes: int, num_anchors: int, dcn: bool):
+    """faster_rcnn/symbols/resnet_v1_101_rcnn(_dcn).py: RPN on res4, conv_new_1 256, (offset fc 98), 2fc."""
+    e = original_resnet_v1_101(72 if dcn else 0)
+    for name, shape in (("rpn_conv_3x3", (512, 1024, 3, 3)), ("rpn_cls_score", (2 * num_anchors, 512, 1, 1)),
+                        ("rpn_bbox_pred", (4 * num_anchors, 512, 1, 1)), ("conv_new_1", (256, 2048, 1, 1))):
+        e += [(f"arg:{name}_weight", shape), (f"arg:{name}_bias", shape[:1])]
+    if dcn:
+        e += [("arg:offset_weight", (98, 256 * 49)), ("arg:offset_bias", (98,))]
+    return e + _fc_layers(num_classes, 256 * 49)
+
+
+def original_fpn(num_classes: int, num_anchors: int, dcn: bool):
+    """fpn/symbols/resnet_v1_101_fpn(_dcn)_rcnn.py: laterals, P2-P6, the shared rpn_conv, offset_p2..5, 2fc."""
+    e = original_resnet_v1_101(72 if dcn else 0, offset_at=("3b3", "4b22", "5a", "5b", "5c"))
+    for k, c in zip((2, 3, 4, 5), (256, 512, 1024, 2048)):
+        e += [(f"arg:fpn_p{k}_1x1_weight", (256, c, 1, 1)), (f"arg:fpn_p{k}_1x1_bias", (256,))]
+    for k in (2, 3, 4, 5, 6):
+        e += [(f"arg:fpn_p{k}_weight", (256, 2048 if k == 6 else 256, 3, 3)), (f"arg:fpn_p{k}_bias", (256,))]
+    for name, shape in (("rpn_conv", (512, 256, 3, 3)), ("rpn_cls_score", (2 * num_anchors, 512, 1, 1)),
+                        ("rpn_bbox_pred", (4 * num_anchors, 512, 1, 1))):
+        e += [(f"arg:{name}_weight", shape), (f"arg:{name}_bias", shape[:1])]
+    if dcn:
+        for k in (2, 3, 4, 5):
+            e += [(f"arg:offset_p{k}_weight", (98, 256 * 49)), (f"arg:offset_p{k}_bias", (98,))]
+    return e + _fc_layers(num_classes, 256 * 49)
+
+
+def with_bbox_pred_test(arrays):
+    """The original callback for Faster R-CNN / FPN: (w.T * stds).T, b * stds + means, stds/means tiled x C."""
+    w, b = arrays["arg:bbox_pred_weight"].asnumpy(), arrays["arg:bbox_pred_bias"].asnumpy()
+    stds, means = np.tile(BBOX_STDS, w.shape[0] // 4), np.tile(BBOX_MEANS, w.shape[0] // 4)
+    arrays["arg:bbox_pred_weight_test"] = mx.nd.array((w.T * stds).T)
+    arrays["arg:bbox_pred_bias_test"] = mx.nd.array(b * stds + means)
+    return arrays
+
+
+POOL = 1_000_003  # a prime: tiled pool values never line up with a tensor's rows
+
+
 def random_arrays(entries, seed: int):
-    mx.random.seed(seed)
+    """Random-valued arrays (normal, std 0.01; moving_var positive): each tensor is a window of a random pool
+    starting at a random place (tiled when larger), so ResNet-101 sized files take a fraction of a second."""
+    rng = np.random.default_rng(seed)
+    pool = rng.normal(0, 0.01, POOL).astype(np.float32)
+    pool2 = np.concatenate([pool, pool])
     out = {}
     for key, shape in entries:
-        a = mx.nd.random.normal(0, 0.01, shape)
-        out[key] = a.abs() + 0.5 if key.endswith("_moving_var") else a
+        n, start = int(np.prod(shape)), int(rng.integers(POOL))
+        a = pool2[start:start + n] if n <= POOL else np.resize(pool2[start:start + POOL], n)
+        a = a.reshape(shape)
+        out[key] = mx.nd.array(np.abs(a) + 0.5 if key.endswith("_moving_var") else a)
     return out
 
 
@@ -189,7 +250,6 @@ def test_rfcn_mismatches_are_listed(rfcn_dcn, rfcn_dcn_arrays, caplog):
     # escape hatches: missing / extra allowed and logged; a wrong shape never is
     del arrays["arg:res5b_branch2b_offset_weight"]
     arrays["arg:res5b_branch2b_offset_weight"] = rfcn_dcn_arrays["arg:res5b_branch2b_offset_weight"]
-    from dcn.checkpoint.loader import enforce
     report, values = match_params(net, "x.params", arrays=arrays)
     with pytest.raises(ParamMismatchError, match="rfcn_cls_weight"):
         enforce(report)
@@ -265,14 +325,120 @@ def test_plain_deeplab_file(deeplab_dcn):
 
 
 def test_cli_exit_codes_as_a_program(tmp_path):
-    """`python -m dcn.checkpoint` (a real process): unsupported network -> 2; unreadable file -> 2."""
-    fpn = ROOT / "experiments/fpn/cfgs/resnet_v1_101_coco_trainval_fpn_dcn_end2end_ohem.yaml"
+    """`python -m dcn.checkpoint` (a real process): a symbol of no network -> 2; unreadable file -> 2."""
     junk = tmp_path / "junk.params"
     junk.write_bytes(b"not a params file")
-    proc = subprocess.run([sys.executable, "-m", "dcn.checkpoint", "check", "--cfg", str(fpn), "--params",
-                           str(junk)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "FPN has no network module" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "dcn.checkpoint", "check", "--cfg", str(FPN_DCN_CFG), "--set",
+                           "symbol=resnet_v1_101_ssd", "--params", str(junk)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "cannot tell the network" in proc.stderr, proc.stderr
     assert checkpoint_cli(["check", "--cfg", str(DEEPLAB_CFG), "--params", str(junk)]) == 2
+
+
+# ------------------------------------------------------------------ Faster R-CNN 2fc, FPN
+def assert_rpn_permuted(net, a, num_anchors: int):
+    """Original RPN classifier channel k*A + a (class-major) is our channel a*2 + k."""
+    ours, orig = param(net, "rpn_cls_score_weight"), a["arg:rpn_cls_score_weight"]
+    for anchor in (0, num_anchors - 1):
+        for k in (0, 1):
+            np.testing.assert_array_equal(ours[anchor * 2 + k], orig[k * num_anchors + anchor])
+
+
+def assert_bbox_pred_test_used(net, a, report):
+    """Our (normalised) bbox_pred, de-normalised as our inference does, equals the original's *_test layer."""
+    x = np.random.default_rng(7).standard_normal((5, 1024)).astype(np.float32)
+    w, b = param(net, "bbox_pred_weight"), param(net, "bbox_pred_bias")
+    n = w.shape[0] // 4
+    denorm = (x @ w.T + b) * np.tile(BBOX_STDS, n) + np.tile(BBOX_MEANS, n)
+    test = x @ a["arg:bbox_pred_weight_test"].T + a["arg:bbox_pred_bias_test"]
+    np.testing.assert_allclose(denorm, test, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(w, a["arg:bbox_pred_weight"], rtol=1e-5, atol=1e-8)
+    assert "arg:bbox_pred_weight" in report.ignored and "arg:bbox_pred_bias" in report.ignored
+    assert not any("trained with other values" in note for note in report.notes)
+
+
+def test_faster_rcnn_dcn_original_file_loads_strictly(tmp_path):
+    """rcnn_dcn_coco layout -> fpn.test.load_net (what fpn.test / fpn.demo --params use)."""
+    from fpn.test import load_net
+    cfg = load_config(RCNN_DCN_CFG)
+    arrays = with_bbox_pred_test(random_arrays(original_faster_rcnn(81, cfg.network.NUM_ANCHORS, dcn=True), 10))
+    path = tmp_path / "rcnn_dcn_coco-0000.params"
+    mx.nd.save(str(path), arrays)
+    net = load_net(cfg, str(path), mx.cpu())
+    a = {k: v.asnumpy() for k, v in arrays.items()}
+    for ours, key in (("offset_weight", "arg:offset_weight"), ("conv_new_1_weight", "arg:conv_new_1_weight"),
+                      ("res5b_branch2b_offset_bias", "arg:res5b_branch2b_offset_bias"),
+                      ("fc_new_1_weight", "arg:fc_new_1_weight"), ("cls_score_bias", "arg:cls_score_bias"),
+                      ("rpn_conv_3x3_weight", "arg:rpn_conv_3x3_weight"),
+                      ("rpn_bbox_pred_weight", "arg:rpn_bbox_pred_weight"),
+                      ("bn5c_branch2c_running_var", "aux:bn5c_branch2c_moving_var")):
+        np.testing.assert_array_equal(param(net, ours), a[key])
+    assert_rpn_permuted(net, a, cfg.network.NUM_ANCHORS)
+    report, _ = match_params(net, path, bbox_means=BBOX_MEANS, bbox_stds=BBOX_STDS, arrays=arrays)
+    assert report.ok and report.source == "original", report.format()
+    assert_bbox_pred_test_used(net, a, report)
+    # the plain network (rcnn_coco): the DCN file has deformable layers it lacks, listed with the hint
+    plain = build_network(load_config(RCNN_CFG))
+    report, _ = match_params(plain, path, arrays=arrays)
+    offsets = ["arg:offset_weight", "arg:offset_bias"] + [f"arg:res5{u}_branch2b_offset_{s}" for u in "abc"
+                                                          for s in ("weight", "bias")]
+    assert sorted(n for n, _ in report.unexpected) == sorted(offsets)
+    assert not report.missing and any("deformable layers" in h for h in report.hints)
+    plain_arrays = {k: v for k, v in arrays.items() if k not in offsets}
+    assert match_params(plain, "rcnn_coco-0000.params", arrays=plain_arrays)[0].ok
+
+
+@pytest.fixture(scope="module")
+def fpn_dcn(tmp_path_factory):
+    cfg = load_config(FPN_DCN_CFG)
+    arrays = with_bbox_pred_test(random_arrays(original_fpn(81, cfg.network.NUM_ANCHORS, dcn=True), 12))
+    path = tmp_path_factory.mktemp("orig") / "fpn_dcn_coco-0000.params"
+    mx.nd.save(str(path), arrays)
+    return cfg, build_network(cfg), path, arrays
+
+
+def test_fpn_dcn_original_file_check_and_load(fpn_dcn, capsys, monkeypatch):
+    cfg, net, path, arrays = fpn_dcn
+    # the CLI's build_network(cfg) is the fixture's (same call); built once to keep the file fast
+    monkeypatch.setattr("dcn.checkpoint.__main__.build_network", lambda c: net)
+    assert checkpoint_cli(["check", "--cfg", str(FPN_DCN_CFG), "--params", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
+    report = load_params(net, path, cfg=cfg)
+    a = {k: v.asnumpy() for k, v in arrays.items()}
+    for ours, key in (("rpn_conv_3x3_weight", "arg:rpn_conv_weight"), ("rpn_conv_3x3_bias", "arg:rpn_conv_bias"),
+                      ("rpn_bbox_pred_bias", "arg:rpn_bbox_pred_bias"), ("offset_p3_weight", "arg:offset_p3_weight"),
+                      ("offset_p5_bias", "arg:offset_p5_bias"), ("fpn_p6_weight", "arg:fpn_p6_weight"),
+                      ("fpn_p2_1x1_weight", "arg:fpn_p2_1x1_weight"), ("fpn_p4_bias", "arg:fpn_p4_bias"),
+                      ("res3b3_branch2b_offset_weight", "arg:res3b3_branch2b_offset_weight"),
+                      ("res4b22_branch2b_offset_bias", "arg:res4b22_branch2b_offset_bias"),
+                      ("res5a_branch2b_weight", "arg:res5a_branch2b_weight"),
+                      ("fc_new_2_weight", "arg:fc_new_2_weight")):
+        np.testing.assert_array_equal(param(net, ours), a[key])
+    assert_rpn_permuted(net, a, cfg.network.NUM_ANCHORS)
+    assert report.ok, report.format()
+    assert_bbox_pred_test_used(net, a, report)
+
+
+def test_fpn_mismatches_are_listed(fpn_dcn):
+    cfg, net, _, good = fpn_dcn
+    arrays = dict(good)
+    del arrays["arg:fpn_p3_bias"]
+    arrays["arg:rpn_conv_3x3_weight"] = arrays.pop("arg:rpn_conv_weight")  # the single-map name: not FPN's
+    arrays["arg:cls_score_weight"] = mx.nd.zeros((21, 1024))
+    report, _ = match_params(net, "bad.params", arrays=arrays)
+    assert sorted(n for n, _ in report.missing) == ["fpn_p3_bias", "rpn_conv_3x3_weight"]
+    assert [n for n, _ in report.unexpected] == ["arg:rpn_conv_3x3_weight"]
+    assert [(f, o) for f, o, _, _ in report.mismatched] == [("arg:cls_score_weight", "cls_score_weight")]
+    text = report.format()
+    for needle in ("fpn_p3_bias", "'rpn_conv'", "NUM_CLASSES"):
+        assert needle in text, text
+    with pytest.raises(ParamMismatchError, match="fpn_p3_bias"):
+        enforce(report)
+    # a plain FPN file (fpn_coco) into the DCN network: every offset layer missing, with the hint
+    plain = {k: v for k, v in good.items() if "offset" not in k}
+    report, _ = match_params(net, "fpn_coco-0000.params", arrays=plain)
+    assert len(report.missing) == 2 * (5 + 4) and not report.unexpected
+    assert any("plain (non-dcn) config" in h for h in report.hints)
 
 
 # ------------------------------------------------------------------ ImageNet backbones

@@ -1,4 +1,7 @@
-"""Build (and initialise) the network an experiment config describes, on the CPU by default."""
+"""Build (and initialise) the network an experiment config describes, on the CPU by default.
+
+R-FCN (``rfcn``), DeepLab (``deeplab``), Faster R-CNN 2fc and FPN (``fpn``).
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -7,8 +10,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from dcn.config import Config
-
-from .tables import UNSUPPORTED
+from dcn.config.errors import ConfigError
 
 
 class UnsupportedNetworkError(ValueError):
@@ -44,7 +46,12 @@ def build_network(cfg: Config, ctx: Optional[mx.Context] = None) -> gluon.Block:
         from deeplab.config import model_spec
         from deeplab.model import DeepLab
         net = DeepLab(model_spec(cfg))
-    else:
-        raise UnsupportedNetworkError(UNSUPPORTED[kind])
+    else:  # faster_rcnn, fpn: fpn.config picks FPN for a symbol with "fpn", as config_network does
+        from fpn.config import make_net, model_spec
+        try:
+            spec = model_spec(cfg)
+        except ValueError as err:  # inconsistent network.* keys (stride, dilation): a config error
+            raise ConfigError(str(err)) from None
+        net = make_net(spec)
     net.initialize_weights(ctx=ctx, scratch=False)
     return net

@@ -4,7 +4,8 @@ Formats (``source``), told apart by the keys of the file:
 
 * ``original``: the MSRA code's ``prefix-000E.params`` (``mx.model.save_checkpoint``):
   ``arg:<name>`` / ``aux:<name>``, BatchNorm statistics ``*_moving_mean/var``,
-  and for R-FCN the de-normalised ``rfcn_bbox_{weight,bias}_test`` arrays.
+  and the de-normalised ``rfcn_bbox_{weight,bias}_test`` (R-FCN) / ``bbox_pred_*_test``
+  (Faster R-CNN, FPN) arrays.
   Mapped with the network's table (:mod:`dcn.checkpoint.tables`).
 * ``export``: ``arg:``/``aux:`` with our (Gluon) names, ``*_running_mean/var``:
   what :mod:`dcn.export` / ``HybridBlock.export`` write. Names as they are.
@@ -94,8 +95,14 @@ def _convert_original(arrays: Dict[str, mx.nd.NDArray], net, table: NetworkTable
         if prefix not in ("arg", "aux") or not suffix or wrong_kind or (test and not (rule and rule.test_arrays)):
             report.unexpected.append((key, _shape(value)))
             continue
+        our_layer = table.our_layer(layer)
+        if our_layer is None:  # our name for a layer the original spells differently
+            report.unexpected.append((key, _shape(value)))
+            report.hints.append(f"{key}: the original {table.network} symbol names this layer "
+                                f"{table.original_of(layer)!r}, not {layer!r} (a file of another network?)")
+            continue
         arr = value  # NDArrays stay NDArrays (copying ~200 MB through numpy costs seconds)
-        ours = f"{table.our_layer(layer)}_{GLUON_SUFFIX.get(suffix, suffix)}"
+        ours = f"{our_layer}_{GLUON_SUFFIX.get(suffix, suffix)}"
         if rule is not None and rule.transform is not None:
             arr = rule.transform(arr.asnumpy(), net)
         if test:
@@ -131,30 +138,40 @@ def _convert_original(arrays: Dict[str, mx.nd.NDArray], net, table: NetworkTable
             out[ours] = (key, value)
         report.notes.append(f"{wkey}/{bkey}: de-normalised by the original checkpoint callback; re-normalised with "
                             f"BBOX_MEANS={list(bbox_means)}, BBOX_STDS={list(bbox_stds)} into {rule.ours}_*, which "
-                            "rfcn.inference de-normalises again (same boxes as the original test)")
+                            "our inference de-normalises again (same boxes as the original test)")
     return out
+
+
+def _is_offset(name: str) -> bool:
+    """An offset layer: res5a_branch2b_offset_*, rfcn_cls_offset_t_*, Faster R-CNN offset_*, FPN offset_p2_*."""
+    return "_offset" in name or name.partition(":")[2].startswith("offset") or name.startswith("offset")
 
 
 def _hints(report: FitReport, net, kind: str) -> None:
     missing = [n for n, _ in report.missing]
     unexpected = [n for n, _ in report.unexpected]
-    if any("_offset" in n for n in unexpected) and not any("_offset" in n for n in missing):
+    if any(_is_offset(n) for n in unexpected) and not any(_is_offset(n) for n in missing):
         report.hints.append("the file has deformable layers (offset convs) the network lacks: use the config "
                             "that matches it (a *_dcn config / network.num_deformable_layers, deformable_psroi)")
-    if any("_offset" in n for n in missing) and not any("_offset" in n for n in unexpected):
+    if any(_is_offset(n) for n in missing) and not any(_is_offset(n) for n in unexpected):
         report.hints.append("the network has deformable layers the file lacks: use the plain (non-dcn) config")
     for fname, ours, fshape, nshape in report.mismatched:
         if ours.startswith(("rfcn_cls_weight", "score_weight")) and fshape:
             k2 = 49 if ours.startswith("rfcn") else 1
             report.hints.append(f"{ours}: the file has {fshape[0] // k2} classes, the network "
                                 f"{nshape[0] // k2}: set dataset.NUM_CLASSES")
+        elif ours in ("cls_score_weight", "bbox_pred_weight") and fshape:
+            per_class = 4 if ours.startswith("bbox") else 1
+            report.hints.append(f"{ours}: the file has {fshape[0] // per_class} classes, the network "
+                                f"{nshape[0] // per_class}: set dataset.NUM_CLASSES (and CLASS_AGNOSTIC: false, "
+                                "as the released models)")
         elif ours.startswith("rpn_cls_score_weight") and fshape:
             report.hints.append(f"{ours}: the file has {fshape[0] // 2} anchors, the network {nshape[0] // 2}: "
                                 "set network.ANCHOR_SCALES / ANCHOR_RATIOS")
         elif ours.endswith("_branch2b_offset_weight") and fshape:
             report.hints.append(f"{ours}: {fshape[0]} offset channels in the file, {nshape[0]} in the network "
                                 "(2*9 per deformable group): set network.deformable_groups")
-    if report.source == "original" and kind in ("rfcn", "deeplab"):
+    if report.source == "original" and kind in ("rfcn", "deeplab", "faster_rcnn", "fpn"):
         scale = getattr(getattr(net, "spec", None), "input_scale", 1.0)
         if scale != 1.0:
             report.problems.append(f"the network scales its input by {scale:g} (network.pretrained is empty, a "

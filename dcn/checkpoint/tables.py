@@ -26,10 +26,15 @@ the same name; two rows change the *values* on the way:
   config holds, and the loaded net is a normal (normalised) net that can be
   trained further or exported.
 
-Faster R-CNN (``conv_new_1``, ``fc_new_1/2``, ``cls_score``, ``bbox_pred`` with
-``bbox_pred_{weight,bias}_test``, deformable RoI pooling ``offset``) and FPN
-have no module in this project yet, so they have no table (see
-``UNSUPPORTED``).
+Faster R-CNN 2fc (``resnet_v1_101_rcnn(_dcn)``, ``fpn.rcnn.FasterRCNN``) and FPN
+(``resnet_v1_101_fpn(_dcn)_rcnn``, ``fpn.pyramid_net.FPN``) use the same two
+value changes: the RPN classifier permutation (the original FPN reshapes each
+level's ``rpn_cls_score`` to (2, -1) as well) and ``bbox_pred_{weight,bias}_test``
+(the original callback's ``(w.T * stds).T``, ``b * stds + means`` with
+means/stds tiled over the 4·NUM_CLASSES outputs, so output c is coordinate
+c % 4: ``layout='rcnn'``). One name differs: the original FPN's RPN, shared
+by P2-P6, is ``rpn_conv_weight/bias`` (``get_rpn_subnet``'s shared
+Variables); ours is ``rpn_conv_3x3`` as in the single-map networks.
 """
 from __future__ import annotations
 
@@ -47,13 +52,6 @@ GLUON_SUFFIX = {"moving_mean": "running_mean", "moving_var": "running_var"}
 BACKBONE_PARAM = re.compile(r"^(conv1|bn_conv1|(res|bn)\d+[a-z]\d*_branch(1|2[abc]))_"
                             r"(weight|bias|gamma|beta|running_mean|running_var|moving_mean|moving_var)$")
 OFFSET_LAYER = re.compile(r"^res\d+[a-z]\d*_branch2b_offset$")
-
-UNSUPPORTED = {
-    "faster_rcnn": "Faster R-CNN has no network module in this project yet (no mapping table; its head layers "
-                   "would be conv_new_1, fc_new_1, fc_new_2, cls_score, bbox_pred[_test], offset)",
-    "fpn": "FPN has no network module in this project yet (no mapping table)",
-}
-
 
 def split_param(name: str) -> Tuple[str, str]:
     """'bn5a_branch2b_moving_var' -> ('bn5a_branch2b', 'moving_var'); ('', '') if no known suffix."""
@@ -130,6 +128,7 @@ class NetworkTable:
     network: str
     head: Tuple[LayerRule, ...]
     derived: Dict[str, str] = field(default_factory=dict)  # our param -> why it is not in any file
+    offsets: str = "res5{a,b,c}_branch2b_offset (and res4b20..22 with 6 deformable layers)"
 
     def rule_for_original(self, layer: str) -> Optional[LayerRule]:
         for rule in self.head:
@@ -137,17 +136,28 @@ class NetworkTable:
                 return rule
         return None
 
-    def our_layer(self, original_layer: str) -> str:
+    def our_layer(self, original_layer: str) -> Optional[str]:
+        """Our layer for an original one; None for a name the original network never has (a renamed layer's
+        new name, e.g. ``rpn_conv_3x3`` in an FPN file, whose original is ``rpn_conv``)."""
         rule = self.rule_for_original(original_layer)
-        return rule.ours if rule else original_layer  # backbone layers keep their names
+        if rule is not None:
+            return rule.ours
+        if any(r.ours == original_layer for r in self.head):
+            return None
+        return original_layer  # backbone layers keep their names
+
+    def original_of(self, our_layer: str) -> Optional[str]:
+        for rule in self.head:
+            if rule.ours == our_layer:
+                return rule.original
+        return None
 
     def rows(self) -> list:
         """(original layer, our layer, note) rows, for documentation and ``--table``."""
         rows = [("conv1, bn_conv1", "same", "ResNet-v1 stem (moving_* -> running_*)"),
                 ("res{2..5}{a,b,c,b1..b22}_branch{1,2a,2b,2c}, bn...", "same",
                  "ResNet-v1 blocks; the deformable 3x3 keeps the name res5x_branch2b"),
-                ("res5{a,b,c}_branch2b_offset (and res4b20..22 with 6 deformable layers)", "same",
-                 "offset convs (dcn only)")]
+                (self.offsets, "same", "offset convs (dcn only)")]
         rows += [(r.original, r.ours, r.note) for r in self.head]
         rows += [("(none)", name, why) for name, why in self.derived.items()]
         return rows
@@ -184,18 +194,63 @@ DEEPLAB_TABLE = NetworkTable(
     ),
 )
 
+_BBOX_PRED = LayerRule("bbox_pred", "bbox_pred", "4*NUM_CLASSES box deltas (class-specific); *_test arrays "
+                      "re-normalised (output c is coordinate c % 4)", test_arrays=("rcnn", 0))
+_TWO_FC = (LayerRule("fc_new_1", "fc_new_1", "fc 256*7*7 -> 1024"),
+           LayerRule("fc_new_2", "fc_new_2", "fc 1024 -> 1024"),
+           LayerRule("cls_score", "cls_score", "fc -> NUM_CLASSES"),
+           _BBOX_PRED)
+
+FASTER_RCNN_TABLE = NetworkTable(
+    network="faster_rcnn",
+    head=(
+        LayerRule("rpn_conv_3x3", "rpn_conv_3x3", "RPN 3x3 conv on res4b22_relu"),
+        LayerRule("rpn_cls_score", "rpn_cls_score", "rows permuted: class-major (original) -> anchor-major (ours)",
+                  transform=_rpn_cls),
+        LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "anchor-major (a*4 + coordinate) in both"),
+        LayerRule("conv_new_1", "conv_new_1", "1x1 reduction 2048 -> 256 (inside our backbone block)"),
+        LayerRule("offset", "offset", "deformable RoI pooling offset fc 256*7*7 -> 98 (dcn only; the "
+                  "DeformablePSROIPooling 'offset_t' before it has no parameters)"),
+    ) + _TWO_FC,
+    derived={"anchors_anchor_": RFCN_TABLE.derived["anchors_anchor_"]},
+)
+
+FPN_TABLE = NetworkTable(
+    network="fpn",
+    head=(
+        tuple(LayerRule(f"fpn_p{k}_1x1", f"fpn_p{k}_1x1", "lateral 1x1 -> 256") for k in (2, 3, 4, 5))
+        + tuple(LayerRule(f"fpn_p{k}", f"fpn_p{k}", "3x3 output conv" if k < 6 else "3x3 stride-2 conv on C5 "
+                          "(RPN only)") for k in (2, 3, 4, 5, 6))
+        + (LayerRule("rpn_conv", "rpn_conv_3x3", "RENAMED: the RPN 3x3 conv shared by P2-P6 (the original's "
+                     "shared Variable rpn_conv_weight/bias)"),
+           LayerRule("rpn_cls_score", "rpn_cls_score", "shared by P2-P6; rows permuted: class-major (original) -> "
+                     "anchor-major (ours)", transform=_rpn_cls),
+           LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "shared by P2-P6; anchor-major in both"))
+        + tuple(LayerRule(f"offset_p{k}", f"offset_p{k}", f"deformable RoI pooling offset fc of P{k} (dcn only)")
+                for k in (2, 3, 4, 5))
+        + _TWO_FC),
+    derived={f"anchors_p{k}_anchor_": "anchor boxes of the level, computed from ANCHOR_SCALES/RATIOS and its "
+                                      "stride; never read from a file" for k in (2, 3, 4, 5, 6)},
+    offsets="res3b3/res4b22/res5{a,b,c}_branch2b_offset (fpn_dcn: deformable_pyramid + res5)",
+)
+
 BACKBONE_TABLE = NetworkTable(network="resnet_v1", head=())
 
-TABLES = {"rfcn": RFCN_TABLE, "deeplab": DEEPLAB_TABLE, "resnet_v1": BACKBONE_TABLE}
+TABLES = {"rfcn": RFCN_TABLE, "deeplab": DEEPLAB_TABLE, "faster_rcnn": FASTER_RCNN_TABLE, "fpn": FPN_TABLE,
+          "resnet_v1": BACKBONE_TABLE}
 
 
 def network_kind(net) -> str:
-    """'rfcn', 'deeplab' or 'resnet_v1' (a bare backbone) for one of our networks; 'generic' otherwise."""
+    """'rfcn', 'deeplab', 'faster_rcnn', 'fpn' or 'resnet_v1' (a bare backbone); 'generic' otherwise."""
     names = {cls.__name__ for cls in type(net).__mro__}
     if "RFCN" in names:
         return "rfcn"
     if "DeepLab" in names:
         return "deeplab"
+    if "FPN" in names:
+        return "fpn"
+    if "FasterRCNN" in names:
+        return "faster_rcnn"
     if "ResNetV1" in names:
         return "resnet_v1"
     return "generic"
