@@ -19,6 +19,8 @@ operators (``DeformableConvolution``, ``DeformablePSROIPooling``), so call
   bbox_pred (R, 4) (normalised deltas, as the Gluon net). :class:`ImportedRFCN`
   puts them back together so ``rfcn.inference.detect`` runs on the export.
   (Class-aware RPN: only the body, without the feature output.)
+* Faster R-CNN and FPN: body + head graphs too (FPN also one RoI pooling graph
+  per level), see :mod:`dcn.export_detectors`; ``ImportedDetector`` re-joins them.
 
 ``<prefix>-meta.json`` records the network, its spec and the graphs' inputs/outputs.
 """
@@ -70,12 +72,13 @@ def export_symbol(block: HybridBlock, input_names: Sequence[str], prefix: PathLi
 
 
 class RFCNBody(HybridBlock):
-    """Backbone + RPN + anchors of an ``rfcn.RFCN`` as one hybridizable block (shares its parameters)."""
+    """Backbone + RPN + anchors of an ``rfcn.RFCN`` (or ``fpn.FasterRCNN``) as one hybridizable block
+    (shares its parameters)."""
 
     def __init__(self, net):
         super().__init__(prefix="")
         self._scale = float(net.spec.input_scale)
-        self._class_aware = bool(net.spec.class_aware_rpn)
+        self._class_aware = bool(getattr(net.spec, "class_aware_rpn", False))
         self.backbone = net.backbone
         self.rpn = net.rpn
         self.anchor_generator = net.anchor_generator
@@ -94,12 +97,16 @@ def _spec_dict(net) -> Optional[dict]:
 
 
 def export_model(net: gluon.Block, prefix: PathLike, epoch: int = 0) -> Dict[str, Dict]:
-    """Export ``net`` (R-FCN, DeepLab, ResNet-v1 or any HybridBlock); returns the graphs written (see module doc)."""
+    """Export ``net`` (R-FCN, Faster R-CNN, FPN, DeepLab, ResNet-v1 or any HybridBlock); returns the graphs
+    written (see module doc)."""
     kind = network_kind(net)
     if kind == "rfcn":
         graphs = {"body": (RFCNBody(net), ["data"], f"{prefix}_body")}
         if net.head is not None:
             graphs["head"] = (net.head, ["feat", "rois"], f"{prefix}_head")
+    elif kind in ("faster_rcnn", "fpn"):
+        from dcn.export_detectors import detector_graphs
+        graphs = detector_graphs(net, kind, prefix, RFCNBody)
     elif isinstance(net, HybridBlock):
         graphs = {"net": (net, ["data"], str(prefix))}
     else:
