@@ -8,10 +8,11 @@
 ``check`` exits 0 when FILE fits the network exactly (after the mapping of
 its format, see ``dcn.checkpoint.loader``), 1 when it does not (every missing,
 unexpected and mis-shaped parameter is listed), 2 for usage errors, unreadable
-files and networks without a module (Faster R-CNN, FPN). ``convert`` writes
-the loaded network with ``save_parameters`` (the format ``rfcn.test`` /
-``deeplab.test`` and ``dcn.engine`` read); ``export`` writes
-``-symbol.json`` + ``.params`` (``dcn.export``). All run on the CPU.
+files and symbols of no network here. Networks: R-FCN, DeepLab, Faster R-CNN
+2fc, FPN (``dcn.checkpoint.tables``). ``convert`` writes the loaded network
+with ``save_parameters`` (the format ``rfcn.test`` / ``deeplab.test`` /
+``fpn.test`` and ``dcn.engine`` read); ``export`` writes ``-symbol.json`` +
+``.params`` (``dcn.export``). All run on the CPU.
 """
 from __future__ import annotations
 
