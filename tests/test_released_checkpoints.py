@@ -39,9 +39,9 @@ BBOX_STDS = np.array([0.1, 0.1, 0.2, 0.2])
 
 
 # ------------------------------------------------------------------ the original symbols' parameters
-def original_resnet_v1_101(offset_channels: int = 0, offset_at=("5a", "5b", "5c")):
+def original_resnet_v1_101(offset_channels: int = 0, offset_at=("5a", "5b", "5c"), div: int = 1):
     """(key, shape) of ResNet-v1-101 as the original symbols name it; the blocks ``offset_at`` (res5a/b/c;
-    FPN also 3b3, 4b22) deformable when offset_channels."""
+    FPN also 3b3, 4b22) deformable when offset_channels. ``div``: widths / div (a ``w<div>`` symbol of ours)."""
     entries = []
 
     def conv(name, out, inp, k, bias=False):
@@ -53,12 +53,12 @@ def original_resnet_v1_101(offset_channels: int = 0, offset_at=("5a", "5b", "5c"
         entries.extend([(f"arg:{name}_gamma", (c,)), (f"arg:{name}_beta", (c,)),
                         (f"aux:{name}_moving_mean", (c,)), (f"aux:{name}_moving_var", (c,))])
 
-    conv("conv1", 64, 3, 7)
-    bn("bn_conv1", 64)
+    conv("conv1", 64 // div, 3, 7)
+    bn("bn_conv1", 64 // div)
     units = {2: ["a", "b", "c"], 3: ["a", "b1", "b2", "b3"], 4: ["a"] + [f"b{i}" for i in range(1, 23)],
              5: ["a", "b", "c"]}
-    inp = 64
-    for stage, mid in ((2, 64), (3, 128), (4, 256), (5, 512)):
+    inp = 64 // div
+    for stage, mid in ((2, 64 // div), (3, 128 // div), (4, 256 // div), (5, 512 // div)):
         out = 4 * mid
         for i, u in enumerate(units[stage]):
             if i == 0:
@@ -98,39 +98,45 @@ def original_deeplab(num_classes: int, dcn: bool):
         ("arg:upsampling_weight", (num_classes, 1, 32, 32))]
 
 
-def _fc_layers(num_classes: int, pooled_in: int):
+def _fc_layers(num_classes: int, pooled_in: int, hidden: int = 1024):
     e = []
-    for name, shape in (("fc_new_1", (1024, pooled_in)), ("fc_new_2", (1024, 1024)),
-                        ("cls_score", (num_classes, 1024)), ("bbox_pred", (4 * num_classes, 1024))):
+    for name, shape in (("fc_new_1", (hidden, pooled_in)), ("fc_new_2", (hidden, hidden)),
+                        ("cls_score", (num_classes, hidden)), ("bbox_pred", (4 * num_classes, hidden))):
         e += [(f"arg:{name}_weight", shape), (f"arg:{name}_bias", shape[:1])]
     return e
 
 
-def original_faster_rcnn(num_classes: int, num_anchors: int, dcn: bool):
+def _head_width(c: int, div: int) -> int:
+    return max(c // div, 16)  # FasterRCNNSpec.width
+
+
+def original_faster_rcnn(num_classes: int, num_anchors: int, dcn: bool, div: int = 1):
     """faster_rcnn/symbols/resnet_v1_101_rcnn(_dcn).py: RPN on res4, conv_new_1 256, (offset fc 98), 2fc."""
-    e = original_resnet_v1_101(72 if dcn else 0)
-    for name, shape in (("rpn_conv_3x3", (512, 1024, 3, 3)), ("rpn_cls_score", (2 * num_anchors, 512, 1, 1)),
-                        ("rpn_bbox_pred", (4 * num_anchors, 512, 1, 1)), ("conv_new_1", (256, 2048, 1, 1))):
+    e = original_resnet_v1_101(72 if dcn else 0, div=div)
+    rpn, red = _head_width(512, div), _head_width(256, div)
+    for name, shape in (("rpn_conv_3x3", (rpn, 1024 // div, 3, 3)), ("rpn_cls_score", (2 * num_anchors, rpn, 1, 1)),
+                        ("rpn_bbox_pred", (4 * num_anchors, rpn, 1, 1)), ("conv_new_1", (red, 2048 // div, 1, 1))):
         e += [(f"arg:{name}_weight", shape), (f"arg:{name}_bias", shape[:1])]
     if dcn:
-        e += [("arg:offset_weight", (98, 256 * 49)), ("arg:offset_bias", (98,))]
-    return e + _fc_layers(num_classes, 256 * 49)
+        e += [("arg:offset_weight", (98, red * 49)), ("arg:offset_bias", (98,))]
+    return e + _fc_layers(num_classes, red * 49, _head_width(1024, div))
 
 
-def original_fpn(num_classes: int, num_anchors: int, dcn: bool):
+def original_fpn(num_classes: int, num_anchors: int, dcn: bool, div: int = 1):
     """fpn/symbols/resnet_v1_101_fpn(_dcn)_rcnn.py: laterals, P2-P6, the shared rpn_conv, offset_p2..5, 2fc."""
-    e = original_resnet_v1_101(72 if dcn else 0, offset_at=("3b3", "4b22", "5a", "5b", "5c"))
+    e = original_resnet_v1_101(72 if dcn else 0, offset_at=("3b3", "4b22", "5a", "5b", "5c"), div=div)
+    ch, rpn = _head_width(256, div), _head_width(512, div)
     for k, c in zip((2, 3, 4, 5), (256, 512, 1024, 2048)):
-        e += [(f"arg:fpn_p{k}_1x1_weight", (256, c, 1, 1)), (f"arg:fpn_p{k}_1x1_bias", (256,))]
+        e += [(f"arg:fpn_p{k}_1x1_weight", (ch, c // div, 1, 1)), (f"arg:fpn_p{k}_1x1_bias", (ch,))]
     for k in (2, 3, 4, 5, 6):
-        e += [(f"arg:fpn_p{k}_weight", (256, 2048 if k == 6 else 256, 3, 3)), (f"arg:fpn_p{k}_bias", (256,))]
-    for name, shape in (("rpn_conv", (512, 256, 3, 3)), ("rpn_cls_score", (2 * num_anchors, 512, 1, 1)),
-                        ("rpn_bbox_pred", (4 * num_anchors, 512, 1, 1))):
+        e += [(f"arg:fpn_p{k}_weight", (ch, 2048 // div if k == 6 else ch, 3, 3)), (f"arg:fpn_p{k}_bias", (ch,))]
+    for name, shape in (("rpn_conv", (rpn, ch, 3, 3)), ("rpn_cls_score", (2 * num_anchors, rpn, 1, 1)),
+                        ("rpn_bbox_pred", (4 * num_anchors, rpn, 1, 1))):
         e += [(f"arg:{name}_weight", shape), (f"arg:{name}_bias", shape[:1])]
     if dcn:
         for k in (2, 3, 4, 5):
-            e += [(f"arg:offset_p{k}_weight", (98, 256 * 49)), (f"arg:offset_p{k}_bias", (98,))]
-    return e + _fc_layers(num_classes, 256 * 49)
+            e += [(f"arg:offset_p{k}_weight", (98, ch * 49)), (f"arg:offset_p{k}_bias", (98,))]
+    return e + _fc_layers(num_classes, ch * 49, _head_width(1024, div))
 
 
 def with_bbox_pred_test(arrays):
@@ -169,6 +175,13 @@ def with_test_arrays(arrays):
     return arrays
 
 
+class NumpyView(dict):
+    """``arrays[key].asnumpy()`` on access (converting a whole ResNet-101 file up front costs a second)."""
+
+    def __getitem__(self, key):
+        return super().__getitem__(key).asnumpy()
+
+
 def param(net, name):
     return net.collect_params()[name].data().asnumpy()
 
@@ -205,7 +218,7 @@ def test_rfcn_dcn_original_file_loads_strictly(rfcn_dcn, rfcn_dcn_file, rfcn_dcn
     cfg, net = rfcn_dcn
     report = load_params(net, rfcn_dcn_file, cfg=cfg)
     assert report.ok and report.source == "original"
-    a = {k: v.asnumpy() for k, v in rfcn_dcn_arrays.items()}
+    a = NumpyView(rfcn_dcn_arrays)
     np.testing.assert_array_equal(param(net, "res5a_branch2b_offset_weight"), a["arg:res5a_branch2b_offset_weight"])
     np.testing.assert_array_equal(param(net, "res5c_branch2b_weight"), a["arg:res5c_branch2b_weight"])
     np.testing.assert_array_equal(param(net, "bn4b22_branch2c_running_var"), a["aux:bn4b22_branch2c_moving_var"])
@@ -289,11 +302,12 @@ def test_rfcn_demo_loader_reads_original_file(rfcn_dcn_file, rfcn_dcn_arrays):
 
 
 # ------------------------------------------------------------------ DeepLab
-def test_deeplab_dcn_original_file_and_cli(deeplab_dcn, tmp_path, capsys):
+def test_deeplab_dcn_original_file_and_cli(deeplab_dcn, tmp_path, capsys, monkeypatch):
     cfg, net = deeplab_dcn
     arrays = random_arrays(original_deeplab(cfg.dataset.NUM_CLASSES, dcn=True), 3)
     path = tmp_path / "deeplab_dcn_cityscapes-0000.params"
     mx.nd.save(str(path), arrays)
+    monkeypatch.setattr("dcn.checkpoint.__main__.build_network", lambda c: net)  # same call, built once
     assert checkpoint_cli(["check", "--cfg", str(DEEPLAB_DCN_CFG), "--params", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
     from deeplab.test import load_net  # what deeplab.demo uses
@@ -346,8 +360,8 @@ def assert_rpn_permuted(net, a, num_anchors: int):
 
 def assert_bbox_pred_test_used(net, a, report):
     """Our (normalised) bbox_pred, de-normalised as our inference does, equals the original's *_test layer."""
-    x = np.random.default_rng(7).standard_normal((5, 1024)).astype(np.float32)
     w, b = param(net, "bbox_pred_weight"), param(net, "bbox_pred_bias")
+    x = np.random.default_rng(7).standard_normal((5, w.shape[1])).astype(np.float32)
     n = w.shape[0] // 4
     denorm = (x @ w.T + b) * np.tile(BBOX_STDS, n) + np.tile(BBOX_MEANS, n)
     test = x @ a["arg:bbox_pred_weight_test"].T + a["arg:bbox_pred_bias_test"]
@@ -358,14 +372,16 @@ def assert_bbox_pred_test_used(net, a, report):
 
 
 def test_faster_rcnn_dcn_original_file_loads_strictly(tmp_path):
-    """rcnn_dcn_coco layout -> fpn.test.load_net (what fpn.test / fpn.demo --params use)."""
+    """rcnn_dcn_coco layout -> fpn.test.load_net (what fpn.test / fpn.demo --params use). Widths / 8 (the
+    table has no widths; the full-size ResNet-101 is the FPN test's)."""
     from fpn.test import load_net
-    cfg = load_config(RCNN_DCN_CFG)
-    arrays = with_bbox_pred_test(random_arrays(original_faster_rcnn(81, cfg.network.NUM_ANCHORS, dcn=True), 10))
+    cfg = load_config(RCNN_DCN_CFG, ["symbol=resnet_v1_101_w8_rcnn_dcn"])
+    arrays = with_bbox_pred_test(random_arrays(original_faster_rcnn(81, cfg.network.NUM_ANCHORS, dcn=True, div=8),
+                                               10))
     path = tmp_path / "rcnn_dcn_coco-0000.params"
     mx.nd.save(str(path), arrays)
     net = load_net(cfg, str(path), mx.cpu())
-    a = {k: v.asnumpy() for k, v in arrays.items()}
+    a = NumpyView(arrays)
     for ours, key in (("offset_weight", "arg:offset_weight"), ("conv_new_1_weight", "arg:conv_new_1_weight"),
                       ("res5b_branch2b_offset_bias", "arg:res5b_branch2b_offset_bias"),
                       ("fc_new_1_weight", "arg:fc_new_1_weight"), ("cls_score_bias", "arg:cls_score_bias"),
@@ -377,15 +393,18 @@ def test_faster_rcnn_dcn_original_file_loads_strictly(tmp_path):
     report, _ = match_params(net, path, bbox_means=BBOX_MEANS, bbox_stds=BBOX_STDS, arrays=arrays)
     assert report.ok and report.source == "original", report.format()
     assert_bbox_pred_test_used(net, a, report)
-    # the plain network (rcnn_coco): the DCN file has deformable layers it lacks, listed with the hint
-    plain = build_network(load_config(RCNN_CFG))
-    report, _ = match_params(plain, path, arrays=arrays)
+    # the plain network (rcnn_coco; widths / 8, the table has no widths): loads strictly; a DCN file has
+    # deformable layers it lacks, listed with the hint
+    plain = build_network(load_config(RCNN_CFG, ["symbol=resnet_v1_101_w8_rcnn"]))
+    small = with_bbox_pred_test(random_arrays(original_faster_rcnn(81, 12, dcn=True, div=8), 11))
     offsets = ["arg:offset_weight", "arg:offset_bias"] + [f"arg:res5{u}_branch2b_offset_{s}" for u in "abc"
                                                           for s in ("weight", "bias")]
+    report, _ = match_params(plain, "rcnn_coco-0000.params", arrays={k: v for k, v in small.items()
+                                                                     if k not in offsets})
+    assert report.ok and report.matched["bbox_pred_weight"] == "arg:bbox_pred_weight_test", report.format()
+    report, _ = match_params(plain, "rcnn_dcn_coco-0000.params", arrays=small)
     assert sorted(n for n, _ in report.unexpected) == sorted(offsets)
     assert not report.missing and any("deformable layers" in h for h in report.hints)
-    plain_arrays = {k: v for k, v in arrays.items() if k not in offsets}
-    assert match_params(plain, "rcnn_coco-0000.params", arrays=plain_arrays)[0].ok
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +423,7 @@ def test_fpn_dcn_original_file_check_and_load(fpn_dcn, capsys, monkeypatch):
     assert checkpoint_cli(["check", "--cfg", str(FPN_DCN_CFG), "--params", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
     report = load_params(net, path, cfg=cfg)
-    a = {k: v.asnumpy() for k, v in arrays.items()}
+    a = NumpyView(arrays)
     for ours, key in (("rpn_conv_3x3_weight", "arg:rpn_conv_weight"), ("rpn_conv_3x3_bias", "arg:rpn_conv_bias"),
                       ("rpn_bbox_pred_bias", "arg:rpn_bbox_pred_bias"), ("offset_p3_weight", "arg:offset_p3_weight"),
                       ("offset_p5_bias", "arg:offset_p5_bias"), ("fpn_p6_weight", "arg:fpn_p6_weight"),
@@ -417,6 +436,8 @@ def test_fpn_dcn_original_file_check_and_load(fpn_dcn, capsys, monkeypatch):
     assert_rpn_permuted(net, a, cfg.network.NUM_ANCHORS)
     assert report.ok, report.format()
     assert_bbox_pred_test_used(net, a, report)
+    assert checkpoint_cli(["table", "--cfg", str(FPN_DCN_CFG)]) == 0
+    assert any(line.split()[:3] == ["rpn_conv", "->", "rpn_conv_3x3"] for line in capsys.readouterr().out.splitlines())
 
 
 def test_fpn_mismatches_are_listed(fpn_dcn):
@@ -439,6 +460,11 @@ def test_fpn_mismatches_are_listed(fpn_dcn):
     report, _ = match_params(net, "fpn_coco-0000.params", arrays=plain)
     assert len(report.missing) == 2 * (5 + 4) and not report.unexpected
     assert any("plain (non-dcn) config" in h for h in report.hints)
+    # ... and into the plain FPN (widths / 8, the table has no widths): strict
+    plain_net = build_network(load_config(FPN_CFG, ["symbol=resnet_v1_101_w8_fpn_rcnn"]))
+    small = with_bbox_pred_test(random_arrays(original_fpn(81, 3, dcn=False, div=8), 14))
+    report, _ = match_params(plain_net, "fpn_coco-0000.params", arrays=small)
+    assert report.ok and report.matched["rpn_conv_3x3_weight"] == "arg:rpn_conv_weight", report.format()
 
 
 # ------------------------------------------------------------------ ImageNet backbones
