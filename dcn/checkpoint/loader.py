@@ -98,8 +98,10 @@ def _convert_original(arrays: Dict[str, mx.nd.NDArray], net, table: NetworkTable
         our_layer = table.our_layer(layer)
         if our_layer is None:  # our name for a layer the original spells differently
             report.unexpected.append((key, _shape(value)))
-            report.hints.append(f"{key}: the original {table.network} symbol names this layer "
-                                f"{table.original_of(layer)!r}, not {layer!r} (a file of another network?)")
+            hint = (f"{layer}_*: the original {table.network} symbol names this layer "
+                    f"{table.original_of(layer)!r}, not {layer!r} (a file of another network?)")
+            if hint not in report.hints:
+                report.hints.append(hint)
             continue
         arr = value  # NDArrays stay NDArrays (copying ~200 MB through numpy costs seconds)
         ours = f"{our_layer}_{GLUON_SUFFIX.get(suffix, suffix)}"
