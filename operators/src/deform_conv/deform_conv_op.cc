@@ -308,18 +308,27 @@ MXReturnValue forward_common(const char* op, const Attrs& attrs, std::vector<MXT
   return forward_typed<float>(p, g, in, out, res);
 }
 
+// Backward's inputs are (dout, forward inputs..., forward outputs): parse, check the counts and
+// validate the forward inputs on `dev` (shared by the CPU and GPU backward).
+bool backward_prologue(const char* op, const Attrs& attrs, const std::vector<MXTensor>& in,
+                       const std::vector<MXTensor>& out, const char* dev, ConvParams* p, DeformConvGeom* g,
+                       std::vector<MXTensor>* fwd_in) {
+  if (!parse_params(op, attrs, p)) return false;
+  const size_t n_fwd = p->num_inputs();
+  if (in.size() < 1 + n_fwd || out.size() != n_fwd) {
+    DCN_ERROR(op) << "backward got " << in.size() << " inputs and " << out.size() << " outputs";
+    return false;
+  }
+  fwd_in->assign(in.begin() + 1, in.begin() + 1 + n_fwd);
+  return validate_tensors(*p, *fwd_in, g, dev);
+}
+
 MXReturnValue backward_common(const char* op, const Attrs& attrs, std::vector<MXTensor>* in,
                               std::vector<MXTensor>* out, const OpResource& res) {
   ConvParams p;
   DeformConvGeom g;
-  if (!parse_params(op, attrs, &p)) return MX_FAIL;
-  const size_t n_fwd = p.num_inputs();
-  if (in->size() < 1 + n_fwd || out->size() != n_fwd) {
-    DCN_ERROR(op) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
-    return MX_FAIL;
-  }
-  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
-  if (!validate_tensors(p, fwd_in, &g)) return MX_FAIL;
+  std::vector<MXTensor> fwd_in;
+  if (!backward_prologue(op, attrs, *in, *out, "cpu", &p, &g, &fwd_in)) return MX_FAIL;
   if ((*in)[0].dtype == kFloat64) return backward_typed<double>(p, g, in, out, res);
   return backward_typed<float>(p, g, in, out, res);
 }
@@ -370,14 +379,8 @@ MXReturnValue backward_gpu_common(const char* op, const Attrs& attrs, std::vecto
                                   std::vector<MXTensor>* out, const OpResource& res) {
   ConvParams p;
   DeformConvGeom g;
-  if (!parse_params(op, attrs, &p)) return MX_FAIL;
-  const size_t n_fwd = p.num_inputs();
-  if (in->size() < 1 + n_fwd || out->size() != n_fwd) {
-    DCN_ERROR(op) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
-    return MX_FAIL;
-  }
-  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
-  if (!validate_tensors(p, fwd_in, &g, "gpu")) return MX_FAIL;
+  std::vector<MXTensor> fwd_in;
+  if (!backward_prologue(op, attrs, *in, *out, "gpu", &p, &g, &fwd_in)) return MX_FAIL;
   if (g.N == 0) return MX_SUCCESS;
   gpu_budget(p, &g);
   if (cuda_status(op, gpu::cuda_set_device(fwd_in[0].ctx.dev_id)) != MX_SUCCESS) return MX_FAIL;

@@ -390,26 +390,35 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* in, std::vector
   return forward_typed<float>(p, g, in, out, res);
 }
 
+// Backward's inputs are (dout, forward inputs..., output): parse, check the counts, validate the
+// forward inputs on `dev` and the output gradient (shared by the CPU and GPU backward).
+bool backward_prologue(const Attrs& attrs, const std::vector<MXTensor>& in, const std::vector<MXTensor>& out,
+                       const char* dev, void* stream, PoolParams* p, PSROIGeom* g, std::vector<MXTensor>* fwd_in) {
+  if (!parse_params(attrs, p)) return false;
+  const size_t n_fwd = p->num_inputs();
+  if (in.size() != n_fwd + 2 || out.size() != n_fwd) {
+    DCN_ERROR(kOp) << "backward got " << in.size() << " inputs and " << out.size() << " outputs";
+    return false;
+  }
+  fwd_in->assign(in.begin() + 1, in.begin() + 1 + n_fwd);
+  if (!validate_tensors(*p, *fwd_in, g, dev, stream)) return false;
+  const MXTensor& dout = in[0];
+  const std::vector<int64_t> want = {g->R, p->output_dim, p->pooled, p->pooled};
+  if (dout.dtype != (*fwd_in)[0].dtype || dout.shape != want) {
+    DCN_ERROR(kOp) << "output gradient has shape " << shape_str(dout.shape) << " and dtype "
+                   << dtype_name(dout.dtype) << ", expected " << shape_str(want) << " "
+                   << dtype_name((*fwd_in)[0].dtype);
+    return false;
+  }
+  return true;
+}
+
 MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
                        const OpResource& res) {
   PoolParams p;
   PSROIGeom g;
-  if (!parse_params(attrs, &p)) return MX_FAIL;
-  const size_t n_fwd = p.num_inputs();
-  if (in->size() != n_fwd + 2 || out->size() != n_fwd) {
-    DCN_ERROR(kOp) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
-    return MX_FAIL;
-  }
-  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
-  if (!validate_tensors(p, fwd_in, &g)) return MX_FAIL;
-  const MXTensor& dout = (*in)[0];
-  const std::vector<int64_t> want = {g.R, p.output_dim, p.pooled, p.pooled};
-  if (dout.dtype != fwd_in[0].dtype || dout.shape != want) {
-    DCN_ERROR(kOp) << "output gradient has shape " << shape_str(dout.shape) << " and dtype "
-                   << dtype_name(dout.dtype) << ", expected " << shape_str(want) << " "
-                   << dtype_name(fwd_in[0].dtype);
-    return MX_FAIL;
-  }
+  std::vector<MXTensor> fwd_in;
+  if (!backward_prologue(attrs, *in, *out, "cpu", nullptr, &p, &g, &fwd_in)) return MX_FAIL;
   if ((*in)[0].dtype == kFloat64) return backward_typed<double>(p, g, in, out, res);
   return backward_typed<float>(p, g, in, out, res);
 }
@@ -445,23 +454,10 @@ MXReturnValue backward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::v
                            const OpResource& res) {
   PoolParams p;
   PSROIGeom g;
-  if (!parse_params(attrs, &p)) return MX_FAIL;
-  const size_t n_fwd = p.num_inputs();
-  if (in->size() != n_fwd + 2 || out->size() != n_fwd) {
-    DCN_ERROR(kOp) << "backward got " << in->size() << " inputs and " << out->size() << " outputs";
-    return MX_FAIL;
-  }
   void* stream = res.get_cuda_stream();
-  std::vector<MXTensor> fwd_in(in->begin() + 1, in->begin() + 1 + n_fwd);
-  if (!validate_tensors(p, fwd_in, &g, "gpu", stream)) return MX_FAIL;
+  std::vector<MXTensor> fwd_in;
+  if (!backward_prologue(attrs, *in, *out, "gpu", stream, &p, &g, &fwd_in)) return MX_FAIL;
   const MXTensor& dout = (*in)[0];
-  const std::vector<int64_t> want = {g.R, p.output_dim, p.pooled, p.pooled};
-  if (dout.dtype != fwd_in[0].dtype || dout.shape != want) {
-    DCN_ERROR(kOp) << "output gradient has shape " << shape_str(dout.shape) << " and dtype "
-                   << dtype_name(dout.dtype) << ", expected " << shape_str(want) << " "
-                   << dtype_name(fwd_in[0].dtype);
-    return MX_FAIL;
-  }
   const int dtype = fwd_in[0].dtype;
   const bool det = gpu::deterministic_requested();
   void* ws = workspace_gpu(res, gpu::psroi_workspace_bytes(g, dtype, true, det));
