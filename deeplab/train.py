@@ -25,7 +25,7 @@ from dcn.config import Config  # noqa: E402
 from dcn.data.batching import scatter, seg_sample_to_nd  # noqa: E402
 from dcn.distributed import DistSession, epoch_loader, run_train_cli  # noqa: E402
 from dcn.engine import TrainLoop, fit, make_contexts  # noqa: E402
-from dcn.modeling.pretrained import load_pretrained  # noqa: E402
+from dcn.modeling.pretrained import prepare_for_training  # noqa: E402
 
 from .config import LR_MULT, check_train_config, model_spec  # noqa: E402
 from .data import train_dataset  # noqa: E402
@@ -36,12 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_net(cfg: Config, ctx: List[mx.Context]) -> DeepLab:
-    net = DeepLab(model_spec(cfg))
-    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
-    if cfg.network.pretrained:
-        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
-    net.hybridize()
-    return net
+    return prepare_for_training(DeepLab(model_spec(cfg)), cfg, ctx)
 
 
 def forward(net: DeepLab, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:

@@ -18,7 +18,7 @@ import operators
 from dcn.checkpoint import load_params
 from dcn.config import Config
 from dcn.detection.params import width_divisor
-from dcn.detection.training import prepare_for_training
+from dcn.modeling.pretrained import prepare_for_training
 from dcn.modeling.scratch_init import PIXEL_STD
 
 from .pyramid_net import FPN

@@ -18,7 +18,8 @@ from typing import List, Optional, Tuple
 import mxnet as mx
 
 from dcn.config import Config
-from dcn.detection.training import LR_MULT, prepare_for_training, train_network
+from dcn.detection.training import LR_MULT, train_network
+from dcn.modeling.pretrained import prepare_for_training
 from dcn.distributed import DistSession, run_train_cli
 
 from .config import model_spec

@@ -23,7 +23,6 @@ from dcn.config import Config
 from dcn.data.batching import TransformedDataset, scatter
 from dcn.distributed import DistSession, epoch_loader
 from dcn.engine import fit, make_contexts
-from dcn.modeling.pretrained import load_pretrained
 
 from .data import train_dataset
 from .loss import TrainParams, detector_loss
@@ -36,16 +35,6 @@ logger = logging.getLogger(__name__)
 LR_MULT = {r"^conv_new_1_": 3.0}
 
 ForwardFn = Callable[[gluon.Block, Dict[str, mx.nd.NDArray]], Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]]
-
-
-def prepare_for_training(net: gluon.Block, cfg: Config, ctx: Any) -> gluon.Block:
-    """Initialise a new detector (scratch start unless ``network.pretrained``, whose backbone weights are then
-    loaded strictly by ``dcn.modeling.pretrained``) and hybridise it."""
-    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
-    if cfg.network.pretrained:
-        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
-    net.hybridize()
-    return net
 
 
 def make_forward(params: TrainParams) -> ForwardFn:

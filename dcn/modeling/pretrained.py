@@ -251,3 +251,13 @@ def load_pretrained(net: gluon.Block, prefix: str, epoch: int = 0, *, allow_miss
     logger.info("pretrained %s (%s): %s; layers keeping their initialisation: %s", path, report.source,
                 report.summary(), ", ".join(rest) or "none")
     return len(values)
+
+
+def prepare_for_training(net: gluon.Block, cfg, ctx) -> gluon.Block:
+    """Initialise a new network (scratch start unless ``network.pretrained``, whose backbone weights are then
+    loaded strictly) and hybridise it. ``net`` provides ``initialize_weights(ctx=, scratch=)``."""
+    net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
+    if cfg.network.pretrained:
+        load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
+    net.hybridize()
+    return net
