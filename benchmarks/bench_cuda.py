@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import logging
 import statistics
 import sys
@@ -29,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks.bench_ops import CONV_CASES as CPU_CONV_CASES, PSROI_CASES, random_rois
+from benchmarks.bench_ops import CONV_CASES as CPU_CONV_CASES, PSROI_CASES, random_rois, report
 from operators import cuda_harness as ch
 
 LOG = logging.getLogger("bench_cuda")
@@ -284,11 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += psroi_rows(torch, case.strip(), dtype, args.repeats)
     header = (f"{torch.cuda.get_device_name()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
               f"cuDNN {torch.backends.cudnn.version()}, {args.dtype}, TF32 {'on' if args.tf32 else 'off'}")
-    print(header)
-    print(markdown(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(header=header, rows=rows), f, indent=1)
+    report(header, markdown(rows), rows, args.json)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,15 @@ def _fmt(v, pattern="{:.1f}"):
     return "n/a" if v is None else pattern.format(v)
 
 
+def report(header: str, table: str, rows: list[dict], json_path: str | None) -> None:
+    """Print the header line and the markdown table; also write both as JSON when asked."""
+    print(header)
+    print(table)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(dict(header=header, rows=rows), f, indent=1)
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| case | op | fwd ms | fwd+bwd ms | fwd / dense | fwd+bwd / dense | speed-up vs contrib (fwd / fwd+bwd) |",
              "|---|---|---:|---:|---:|---:|---:|"]
@@ -177,11 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += psroi_rows(case.strip(), args.repeats)
     header = (f"mxnet {mx.__version__}, {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
-    print(header)
-    print(markdown(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(header=header, rows=rows), f, indent=1)
+    report(header, markdown(rows), rows, args.json)
 
 
 if __name__ == "__main__":
