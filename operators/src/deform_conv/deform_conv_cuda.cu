@@ -89,6 +89,26 @@ Plan<T> make_plan(const DeformConvGeom& g, bool backward, bool det) {
   return pl;
 }
 
+// The flat thread index of the tap kernels, innermost first: pixel p of the chunk, kernel tap, channel
+// block (nblk per deformable group; 1 where a kernel has none), deformable group d, image b of the chunk.
+struct TapIndex {
+  int64_t p, tap, blk, d, b;
+};
+
+__device__ __forceinline__ TapIndex decode_tap_index(int64_t i, int64_t P, int64_t kk, int64_t nblk,
+                                                     int64_t dgroups) {
+  TapIndex ix;
+  ix.p = i % P;
+  int64_t t = i / P;
+  ix.tap = t % kk;
+  t /= kk;
+  ix.blk = t % nblk;
+  t /= nblk;
+  ix.d = t % dgroups;
+  ix.b = t / dgroups;
+  return ix;
+}
+
 // Sample position of (image n, group d, tap, output pixel pix): corners by the
 // op's border rule, mask value folded into the weights.
 template <typename T, bool kMask, bool kGrad>
@@ -113,11 +133,8 @@ __global__ void im2col_kernel(DeformConvGeom g, int64_t n0, int64_t nb, int64_t 
   const int64_t kk = g.taps(), HW = g.H * g.W, cpg = g.C / g.dgroups;
   const int64_t total = nb * g.dgroups * nblk * kk * P;
   DCN_GRID_LOOP(i, total) {
-    const int64_t p = i % P;
-    int64_t t = i / P;
-    const int64_t tap = t % kk; t /= kk;
-    const int64_t blk = t % nblk; t /= nblk;
-    const int64_t d = t % g.dgroups, b = t / g.dgroups;
+    const TapIndex ix = decode_tap_index(i, P, kk, nblk, g.dgroups);
+    const int64_t p = ix.p, tap = ix.tap, blk = ix.blk, d = ix.d, b = ix.b;
     Corners<A> c;
     const A mv = sample<T, kMask, false>(g, n0 + b, d, tap, p0 + p, offset, mask, &c);
     A wk[4];
@@ -142,10 +159,8 @@ __global__ void coord_grad_kernel(DeformConvGeom g, int64_t n0, int64_t nb, int6
   const int64_t kk = g.taps(), HW = g.H * g.W, cpg = g.C / g.dgroups, HoWo = g.out_pixels();
   const int64_t total = nb * g.dgroups * kk * P;
   DCN_GRID_LOOP(i, total) {
-    const int64_t p = i % P;
-    int64_t t = i / P;
-    const int64_t tap = t % kk; t /= kk;
-    const int64_t d = t % g.dgroups, b = t / g.dgroups;
+    const TapIndex ix = decode_tap_index(i, P, kk, 1, g.dgroups);
+    const int64_t p = ix.p, tap = ix.tap, d = ix.d, b = ix.b;
     const int64_t n = n0 + b, pix = p0 + p;
     Corners<A> c;
     const A mv = sample<T, kMask, true>(g, n, d, tap, pix, offset, mask, &c);
@@ -174,11 +189,8 @@ __global__ void col2im_atomic_kernel(DeformConvGeom g, int64_t n0, int64_t nb, i
   const int64_t kk = g.taps(), HW = g.H * g.W, cpg = g.C / g.dgroups;
   const int64_t total = nb * g.dgroups * nblk * kk * P;
   DCN_GRID_LOOP(i, total) {
-    const int64_t p = i % P;
-    int64_t t = i / P;
-    const int64_t tap = t % kk; t /= kk;
-    const int64_t blk = t % nblk; t /= nblk;
-    const int64_t d = t % g.dgroups, b = t / g.dgroups;
+    const TapIndex ix = decode_tap_index(i, P, kk, nblk, g.dgroups);
+    const int64_t p = ix.p, tap = ix.tap, blk = ix.blk, d = ix.d, b = ix.b;
     Corners<A> c;
     const A mv = sample<T, kMask, false>(g, n0 + b, d, tap, p0 + p, offset, mask, &c);
     if (c.w[0] == A(0) && c.w[1] == A(0) && c.w[2] == A(0) && c.w[3] == A(0)) continue;
@@ -205,10 +217,8 @@ __global__ void det_entries_kernel(DeformConvGeom g, int64_t n0, int64_t nb, int
   const int64_t kk = g.taps(), HW = g.H * g.W;
   const int64_t total = nb * g.dgroups * kk * P;
   DCN_GRID_LOOP(i, total) {
-    const int64_t p = i % P;
-    int64_t t = i / P;
-    const int64_t tap = t % kk; t /= kk;
-    const int64_t d = t % g.dgroups, b = t / g.dgroups;
+    const TapIndex ix = decode_tap_index(i, P, kk, 1, g.dgroups);
+    const int64_t p = ix.p, tap = ix.tap, d = ix.d, b = ix.b;
     Corners<A> c;
     const A mv = sample<T, kMask, false>(g, n0 + b, d, tap, p0 + p, offset, mask, &c);
 #pragma unroll
