@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from dcn.detection.inference import DetectParams, postprocess
-from dcn.detection.soft_nms import pairwise_iou, soft_nms
+from dcn.detection.nms import pairwise_iou
+from dcn.detection.soft_nms import soft_nms
 
 A = [0, 0, 10, 10]    # area 100
 B = [0, 0, 10, 5]     # IoU(A, B) = 50 / 100 = 0.5

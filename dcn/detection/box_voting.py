@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .soft_nms import pairwise_iou
+from .nms import pairwise_iou
 
 
 def vote_boxes(dets: np.ndarray, coords: np.ndarray, scores: np.ndarray, iou_thresh: float = 0.5,

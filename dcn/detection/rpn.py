@@ -16,6 +16,8 @@ from gluoncv.model_zoo.rcnn.rpn.anchor import RPNAnchorGenerator
 from mxnet import autograd
 from mxnet.gluon import HybridBlock, nn
 
+from .nms import greedy_nms
+
 # largest log size ratio a box delta may encode (as Detectron's BBOX_XFORM_CLIP)
 BOX_DELTA_CLIP = math.log(1000.0 / 16)
 
@@ -67,7 +69,7 @@ def clip_boxes(boxes: mx.nd.NDArray, height: float, width: float) -> mx.nd.NDArr
 def propose(anchors: mx.nd.NDArray, fg_scores: mx.nd.NDArray, deltas: mx.nd.NDArray, im_info: mx.nd.NDArray,
             pre_nms_top_n: int, post_nms_top_n: int, nms_thresh: float, min_size: float = 0
             ) -> Tuple[mx.nd.NDArray, mx.nd.NDArray]:
-    """Proposals of one image: decode, clip, drop small boxes, NMS (``box_nms``), keep the best.
+    """Proposals of one image: decode, clip, drop small boxes, greedy NMS, keep the best.
 
     anchors (1, N, 4), fg_scores (1, N), deltas (1, N, 4), im_info (1, 3) = (h, w, scale).
     Returns rois (P, 4) and their scores (P,), P <= post_nms_top_n, best first.
@@ -81,12 +83,9 @@ def propose(anchors: mx.nd.NDArray, fg_scores: mx.nd.NDArray, deltas: mx.nd.NDAr
             hs = boxes[:, 3] - boxes[:, 1] + 1
             small = (ws < min_size * scale) + (hs < min_size * scale)
             scores = mx.nd.where(small > 0, -mx.nd.ones_like(scores), scores)
-        dets = mx.nd.concat(scores.reshape((-1, 1)), boxes, dim=1)
-        dets = mx.nd.contrib.box_nms(dets, overlap_thresh=nms_thresh, valid_thresh=0.0, topk=pre_nms_top_n,
-                                     coord_start=1, score_index=0, id_index=-1, force_suppress=True)
-        dets = dets[:post_nms_top_n]
-        keep = (dets[:, 0] >= 0).asnumpy().nonzero()[0]
+        boxes_np, scores_np = boxes.asnumpy(), scores.asnumpy()
+        keep = greedy_nms(boxes_np, scores_np, nms_thresh, max_keep=post_nms_top_n, pre_top_n=pre_nms_top_n)
+        ctx = boxes.context
         if len(keep) == 0:  # degenerate image: fall back to one whole-image box
-            return mx.nd.array([[0, 0, w - 1, h - 1]], ctx=dets.context), mx.nd.zeros((1,), ctx=dets.context)
-        dets = dets.take(mx.nd.array(keep, ctx=dets.context))
-        return dets[:, 1:5], dets[:, 0]
+            return mx.nd.array([[0, 0, w - 1, h - 1]], ctx=ctx), mx.nd.zeros((1,), ctx=ctx)
+        return mx.nd.array(boxes_np[keep], ctx=ctx), mx.nd.array(scores_np[keep], ctx=ctx)

@@ -14,20 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .nms import pairwise_iou
+
 METHODS = ("linear", "gaussian")
-
-
-def pairwise_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (4,) box with (N, 4) boxes (corner format, ``x2 - x1`` widths)."""
-    ix1 = np.maximum(box[0], boxes[:, 0])
-    iy1 = np.maximum(box[1], boxes[:, 1])
-    ix2 = np.minimum(box[2], boxes[:, 2])
-    iy2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def soft_nms(boxes: np.ndarray, scores: np.ndarray, method: str = "gaussian", sigma: float = 0.5,
