@@ -21,7 +21,6 @@ from mxnet.gluon import HybridBlock, nn
 
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
 from dcn.modeling.scratch_init import zero_last_bn_gammas
-from operators.blocks import DeformableConv2D
 
 OUTPUT_STRIDE = 16
 
@@ -72,24 +71,6 @@ class BilinearUpsampling(HybridBlock):
         return F.slice_like(y, like, axes=(2, 3))
 
 
-def _undilate_offset_convs(backbone: ResNetV1, dilation: int) -> None:
-    """Replace each deformable conv's offset conv by a 3x3 one with ``dilation`` (same parameter names)."""
-    for stage in backbone.stages:
-        for block in stage:
-            conv = block.branch2b
-            if not isinstance(conv, DeformableConv2D):
-                continue
-            old = conv.offset
-            lr_mult = old.weight.lr_mult
-            with conv.name_scope():
-                new = nn.Conv2D(old._channels, 3, padding=dilation, dilation=dilation,
-                                in_channels=old._in_channels, weight_initializer="zeros",
-                                bias_initializer="zeros", prefix="offset_")
-            for p in new.collect_params().values():
-                p.lr_mult = lr_mult
-            conv.offset = new
-
-
 class DeepLab(HybridBlock):
     """``data`` (N, 3, H, W) -> class scores (N, num_classes, H, W) (before softmax)."""
 
@@ -101,10 +82,8 @@ class DeepLab(HybridBlock):
         with self.name_scope():
             self.backbone = ResNetV1(ResNetV1Spec(
                 depth=spec.depth, num_deformable_layers=spec.num_deformable_layers,
-                deformable_groups=spec.deformable_groups, res5_dilation=spec.dilation, reduce_channels=0,
-                out_stages=("res5",), width_divisor=div))
-            if spec.offset_dilation != spec.dilation:
-                _undilate_offset_convs(self.backbone, spec.offset_dilation)
+                deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
+                res5_dilation=spec.dilation, reduce_channels=0, out_stages=("res5",), width_divisor=div))
             # the original initialises both 1x1 convs with N(0, 0.01) and zero bias
             self.fc6 = nn.Conv2D(max(spec.fc6_channels // div, 16), 1,
                                  weight_initializer=mx.init.Normal(0.01), prefix="fc6_")

@@ -19,6 +19,7 @@ from dcn.checkpoint import load_params
 from dcn.config import Config
 from dcn.detection.params import width_divisor
 from dcn.modeling.pretrained import prepare_for_training
+from dcn.modeling.roi_heads import PLAIN_ROI_POOLING
 from dcn.modeling.scratch_init import PIXEL_STD
 
 from .pyramid_net import FPN
@@ -35,6 +36,9 @@ def is_fpn(cfg: Config) -> bool:
 def model_spec(cfg: Config) -> FasterRCNNSpec:
     net = cfg.network
     fpn = is_fpn(cfg)
+    if net.plain_roi_pooling not in PLAIN_ROI_POOLING:
+        raise ValueError(f"network.plain_roi_pooling: Faster R-CNN/FPN pool with one of {PLAIN_ROI_POOLING} (max = "
+                         f"the original's ROIPooling); got {net.plain_roi_pooling!r} (average is R-FCN's)")
     if fpn:
         if list(net.RPN_FEAT_STRIDE) != list(FPN_STRIDES):
             raise ValueError(f"network.RPN_FEAT_STRIDE: FPN's RPN runs on P2-P6, strides {list(FPN_STRIDES)}; "
@@ -52,7 +56,8 @@ def model_spec(cfg: Config) -> FasterRCNNSpec:
     return FasterRCNNSpec(
         num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
         num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
-        dilation=net.dilation, deformable_roi_pooling=net.deformable_psroi, plain_roi_pooling=net.plain_roi_pooling,
+        offset_dilation=net.offset_dilation, dilation=net.dilation, deformable_roi_pooling=net.deformable_psroi,
+        plain_roi_pooling=net.plain_roi_pooling,
         fpn=fpn, deformable_pyramid=fpn and net.deformable_pyramid, class_agnostic=cfg.CLASS_AGNOSTIC,
         anchor_scales=tuple(net.ANCHOR_SCALES), anchor_ratios=tuple(net.ANCHOR_RATIOS),
         # a scratch net sees unit-scale input; pretrained (Caffe) weights expect raw pixel scale

@@ -35,7 +35,8 @@ class FPN(TwoStageDetector):
         with self.name_scope():
             self.backbone = ResNetV1(ResNetV1Spec(
                 depth=spec.depth, num_deformable_layers=spec.num_deformable_layers,
-                deformable_groups=spec.deformable_groups, res5_dilation=1,
+                deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
+                res5_dilation=1,
                 out_stages=("res2", "res3", "res4", "res5"), width_divisor=spec.width_divisor,
                 deformable_stage_ends=(3, 4) if spec.deformable_pyramid else ()))
             self.neck = FPNNeck(channels)

@@ -25,7 +25,8 @@ class FasterRCNN(TwoStageDetector):
         with self.name_scope():
             self.backbone = ResNetV1(ResNetV1Spec(
                 depth=spec.depth, num_deformable_layers=spec.num_deformable_layers,
-                deformable_groups=spec.deformable_groups, res5_dilation=spec.dilation,
+                deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
+                res5_dilation=spec.dilation,
                 reduce_channels=spec.width(spec.reduce_channels), out_stages=("res4", "res5"),
                 width_divisor=spec.width_divisor))
             self._add_rpn(spec.num_anchors, 2, spec.width(spec.rpn_channels), spec.feat_stride)

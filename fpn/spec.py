@@ -17,6 +17,7 @@ class FasterRCNNSpec:
     width_divisor: int = 1                # >1 shrinks every width (CPU-sized experiments)
     num_deformable_layers: int = 3        # last n 3x3 convs deformable (paper Table 1 rows; FPN: 3 = res5a-c)
     deformable_groups: int = 4
+    offset_dilation: int = 0              # offset convs' dilation (0 = the deformable conv's)
     dilation: int = 2                     # res5 atrous rate (Faster R-CNN: 2, stride 16; FPN: 1, stride 32)
     deformable_roi_pooling: bool = True   # paper figure 3 (offset fc, lr_mult 0.01, trans_std 0.1)
     plain_roi_pooling: str = "bilinear"   # without offsets: "bilinear" (our op, no_trans) or "max" (ROIPooling)

@@ -1,8 +1,8 @@
 """Gluon blocks for deformable convolution that own their offset (and mask) branch.
 
 As in the paper (section 2.1), the offsets come from a regular convolution over
-the same input with the same kernel, stride, padding and dilation, initialised
-to zero (so training starts from the regular convolution) and trained with its
+the same input with the same kernel, stride, padding and dilation (or another
+``offset_dilation``, padded to the same output size), initialised to zero (so training starts from the regular convolution) and trained with its
 own learning-rate multiplier.
 
 Parameter names follow the original MXNet symbols: a block created with
@@ -11,7 +11,7 @@ Parameter names follow the original MXNet symbols: a block created with
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
@@ -30,16 +30,35 @@ def _pair(v: IntPair) -> tuple[int, int]:
     return v
 
 
+def offset_conv_padding(kernel: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                        offset_dilation: Tuple[int, int]) -> Tuple[int, int]:
+    """Padding that gives an offset conv of ``offset_dilation`` the output size of the deformable conv.
+
+    Same dilation: the same padding (the released ``*_dcn`` models). The original
+    deform_conv demo model has 3x3 offset convs with dilation 1, pad 1 beside deformable
+    convs with dilation 2, pad 2: pad + (offset_dilation - dilation) * (k - 1) / 2.
+    """
+    pads = []
+    for k, p, d, od in zip(kernel, padding, dilation, offset_dilation):
+        twice = 2 * p + (od - d) * (k - 1)
+        if od < 1 or twice < 0 or twice % 2:
+            raise ValueError(f"offset conv dilation {od} cannot give the output size of a kernel-{k}, pad-{p}, "
+                             f"dilation-{d} deformable conv")
+        pads.append(twice // 2)
+    return pads[0], pads[1]
+
+
 class _DeformableConvBase(HybridBlock):
     """Shared parts: the main weight/bias and the zero-initialised offset conv."""
 
     def __init__(self, channels: int, kernel_size: IntPair, strides: IntPair, padding: IntPair,
                  dilation: IntPair, groups: int, num_deformable_group: int, use_bias: bool,
                  in_channels: int, offset_channels_per_tap: int, offset_lr_mult: float,
-                 weight_initializer, bias_initializer, prefix, params):
+                 weight_initializer, bias_initializer, prefix, params, offset_dilation: Optional[IntPair] = None):
         super().__init__(prefix=prefix, params=params)
         load()
         kh, kw = _pair(kernel_size)
+        offset_dilation = _pair(dilation if offset_dilation is None else offset_dilation)
         self._kwargs = dict(kernel=(kh, kw), stride=_pair(strides), dilate=_pair(dilation),
                             pad=_pair(padding), num_filter=channels, num_group=groups,
                             num_deformable_group=num_deformable_group, no_bias=not use_bias)
@@ -52,7 +71,8 @@ class _DeformableConvBase(HybridBlock):
                                          allow_deferred_init=True) if use_bias else None)
             self.offset = nn.Conv2D(
                 offset_channels_per_tap * num_deformable_group * kh * kw, kernel_size=(kh, kw),
-                strides=_pair(strides), padding=_pair(padding), dilation=_pair(dilation),
+                strides=_pair(strides), dilation=offset_dilation,
+                padding=offset_conv_padding((kh, kw), _pair(padding), _pair(dilation), offset_dilation),
                 in_channels=in_channels, weight_initializer="zeros", bias_initializer="zeros",
                 prefix="offset_")
         for p in self.offset.collect_params().values():
@@ -83,12 +103,13 @@ class DeformableConv2D(_DeformableConvBase):
                  padding: IntPair = 1, dilation: IntPair = 1, groups: int = 1,
                  num_deformable_group: int = 1, use_bias: bool = False, in_channels: int = 0,
                  offset_lr_mult: float = 1.0, border_rule: str = "dcnv1",
-                 weight_initializer=None, bias_initializer="zeros", prefix=None, params=None):
+                 weight_initializer=None, bias_initializer="zeros", prefix=None, params=None,
+                 offset_dilation: Optional[IntPair] = None):
         if border_rule not in ("dcnv1", "dcnv2"):
             raise ValueError(f"border_rule must be 'dcnv1' or 'dcnv2', got {border_rule!r}")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups,
                          num_deformable_group, use_bias, in_channels, 2, offset_lr_mult,
-                         weight_initializer, bias_initializer, prefix, params)
+                         weight_initializer, bias_initializer, prefix, params, offset_dilation)
         self._kwargs["border_rule"] = border_rule
 
     def offsets(self, x):
@@ -113,10 +134,10 @@ class ModulatedDeformableConv2D(_DeformableConvBase):
                  padding: IntPair = 1, dilation: IntPair = 1, groups: int = 1,
                  num_deformable_group: int = 1, use_bias: bool = True, in_channels: int = 0,
                  offset_lr_mult: float = 1.0, weight_initializer=None, bias_initializer="zeros",
-                 prefix=None, params=None):
+                 prefix=None, params=None, offset_dilation: Optional[IntPair] = None):
         super().__init__(channels, kernel_size, strides, padding, dilation, groups,
                          num_deformable_group, use_bias, in_channels, 3, offset_lr_mult,
-                         weight_initializer, bias_initializer, prefix, params)
+                         weight_initializer, bias_initializer, prefix, params, offset_dilation)
         kh, kw = self._kwargs["kernel"]
         self._n_offset = 2 * num_deformable_group * kh * kw
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dcn.config import Config
 from dcn.detection.params import detect_params, train_params, width_divisor
+from dcn.modeling.roi_heads import PLAIN_PSROI_POOLING
 
 from .model import PIXEL_STD, RFCNSpec
 
@@ -29,12 +30,17 @@ def model_spec(cfg: Config) -> RFCNSpec:
                          f"RCNN_FEAT_STRIDE={net.RCNN_FEAT_STRIDE}")
     if net.dilation < 2:
         raise ValueError("R-FCN needs a dilated conv5 (network.dilation >= 2) for its stride-16 head")
+    if net.plain_roi_pooling not in PLAIN_PSROI_POOLING:
+        raise ValueError(f"network.plain_roi_pooling: R-FCN pools position-sensitively, one of "
+                         f"{PLAIN_PSROI_POOLING} (average = the original's PSROIPooling); got {net.plain_roi_pooling!r}")
     if not cfg.CLASS_AGNOSTIC:
         raise ValueError("this R-FCN regresses class-agnostic boxes (the original's 7*7*8 maps); "
                          "set CLASS_AGNOSTIC: true")
     return RFCNSpec(num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
                     num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
-                    dilation=net.dilation, deformable_psroi=net.deformable_psroi,
+                    offset_dilation=net.offset_dilation, dilation=net.dilation,
+                    deformable_psroi=net.deformable_psroi, group_size=net.psroi_group_size,
+                    plain_pooling=net.plain_roi_pooling,
                     class_aware_rpn=is_class_aware_rpn(cfg), anchor_scales=tuple(net.ANCHOR_SCALES),
                     anchor_ratios=tuple(net.ANCHOR_RATIOS), feat_stride=net.RCNN_FEAT_STRIDE,
                     # a scratch net sees unit-scale input; pretrained (Caffe) weights expect raw pixel scale

@@ -8,8 +8,9 @@ in the original, one shared offset field) are pooled by
 trans_std 0.1, zero-initialised offsets) into k x k bins and averaged.
 
 Plain PS RoI pooling (``deformable=False``) is the same operator with
-``no_trans`` (bilinear samples per bin, rather than the original's
-integer-bin ``PSROIPooling``).
+``no_trans`` (bilinear samples per bin; ``plain_op='bilinear'``) or, as the
+original R-FCN, MXNet's integer-bin ``PSROIPooling`` (``plain_op='average'``,
+config ``network.plain_roi_pooling: average``).
 """
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ class RFCNHead(HybridBlock):
     """
 
     def __init__(self, num_classes: int, group_size: int = 7, deformable: bool = True,
-                 spatial_scale: float = 1.0 / 16, sample_per_part: int = 4, trans_std: float = 0.1, **kwargs):
+                 spatial_scale: float = 1.0 / 16, sample_per_part: int = 4, trans_std: float = 0.1,
+                 plain_op: str = "bilinear", **kwargs):
         kwargs.setdefault("prefix", "")  # the original symbol's parameter names
         super().__init__(**kwargs)
         common = dict(group_size=group_size, spatial_scale=spatial_scale, sample_per_part=sample_per_part,
-                      trans_std=trans_std, deformable=deformable)
+                      trans_std=trans_std, deformable=deformable, plain_op=plain_op)
         with self.name_scope():
             self.cls = DeformablePSROIHead(num_classes, num_classes, prefix="rfcn_cls_", **common)
             self.bbox = DeformablePSROIHead(4 * BOX_CLASSES, 1, prefix="rfcn_bbox_", **common)

@@ -31,8 +31,10 @@ class RFCNSpec:
     width_divisor: int = 1                # >1 shrinks every width (CPU-sized experiments)
     num_deformable_layers: int = 3        # 0/1/2/3/6 deformable 3x3 convs (paper Table 1)
     deformable_groups: int = 4
+    offset_dilation: int = 0              # offset convs' dilation (0 = the deformable conv's)
     dilation: int = 2                     # conv5 atrous rate (paper Table 3: 2/4/6/8)
     deformable_psroi: bool = True         # deformable PS RoI pooling in the head
+    plain_pooling: str = "bilinear"       # without offsets: "bilinear" (our op) or "average" (original PSROIPooling)
     class_aware_rpn: bool = False         # (C+1)-way RPN, no R-FCN head
     anchor_scales: Sequence[float] = (8, 16, 32)
     anchor_ratios: Sequence[float] = (0.5, 1, 2)
@@ -60,9 +62,11 @@ class RFCN(TwoStageDetector):
         with self.name_scope():
             self.backbone = ResNetV1(ResNetV1Spec(
                 depth=spec.depth, num_deformable_layers=spec.num_deformable_layers,
-                deformable_groups=spec.deformable_groups, res5_dilation=spec.dilation,
+                deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
+                res5_dilation=spec.dilation,
                 reduce_channels=0 if spec.class_aware_rpn else max(spec.reduce_channels // div, 16),
                 out_stages=("res5",) if spec.class_aware_rpn else ("res4", "res5"), width_divisor=div))
             self._add_rpn(spec.num_anchors, spec.rpn_classes, max(spec.rpn_channels // div, 16), spec.feat_stride)
             self.head = None if spec.class_aware_rpn else RFCNHead(
-                spec.num_classes, spec.group_size, spec.deformable_psroi, 1.0 / spec.feat_stride)
+                spec.num_classes, spec.group_size, spec.deformable_psroi, 1.0 / spec.feat_stride,
+                plain_op=spec.plain_pooling)

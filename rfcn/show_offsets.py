@@ -2,6 +2,7 @@
 
     python -m rfcn.show_offsets --params output/.../rfcn_synthetic-0008.params --image a.jpg [--cfg cfg.yaml]
                                 [--out offsets_out] [--units 5,7 9,3] [--rois 2] [--group 0]
+                                [--boxes X1,Y1,X2,Y2,CLASS ...]
 
 * ``<stem>_fig6.png``: for each chosen activation unit of the last deformable
   layer, the sampling locations of the stacked deformable 3x3 convs of conv5
@@ -10,7 +11,8 @@
   with everything below them; every tap keeps its own offset at the borders.
 * ``<stem>_fig7_<i>.png``: the k x k parts of deformable PS RoI pooling (class
   branch, the detected class) shifted by their learned offsets over the i-th
-  best detection.
+  best detection; ``<stem>_fig7_box<i>.png`` the same over each ``--boxes`` RoI
+  with its given class (the original deform_psroi demo).
 
 Units (``row,col`` on the stride-16 feature map) default to the centres of the
 smallest and the largest detection and the background position farthest from
@@ -60,8 +62,8 @@ class ImageOffsets:
 
 
 def analyze(net, cfg: Config, img_bgr: np.ndarray, params: Optional[DetectParams] = None,
-            ctx: mx.Context = mx.cpu()) -> ImageOffsets:
-    """One forward pass for the offsets (imperative), one for the detections."""
+            ctx: mx.Context = mx.cpu(), detections: bool = True) -> ImageOffsets:
+    """One forward pass for the offsets (imperative), one for the detections (none if not ``detections``)."""
     transform = make_transform(cfg, train=False, scale=cfg.test_scales[0])
     rec = DetRecord("image", Path("image"), img_bgr.shape[0], img_bgr.shape[1])
     sample = transform(img_bgr, rec, flip=False)
@@ -71,8 +73,11 @@ def analyze(net, cfg: Config, img_bgr: np.ndarray, params: Optional[DetectParams
     with autograd.predict_mode():
         layers = collect_offsets(net, batch["data"]) if deformable_layers(net) else []
         feature = net(batch["data"])[0]
-    dets = detect(net, batch["data"], batch["im_info"], params or detect_params(cfg)).copy()
-    dets[:, 2:6] *= scale
+    if detections:
+        dets = detect(net, batch["data"], batch["im_info"], params or detect_params(cfg)).copy()
+        dets[:, 2:6] *= scale
+    else:
+        dets = np.zeros((0, 6), np.float32)
     return ImageOffsets(resized, scale, layers, feature, dets, int(cfg.network.RCNN_FEAT_STRIDE))
 
 
@@ -180,9 +185,11 @@ def draw_figures(net, info: ImageOffsets, out_dir: Path, stem: str, units: Optio
 
 
 def draw_gt_parts(net, info: ImageOffsets, out_dir: Path, stem: str, boxes: np.ndarray, labels: Sequence[int],
-                  names: Optional[Sequence[str]] = None, limit: int = 2) -> List[Path]:
-    """Figure 7 over ground-truth RoIs (input pixels; largest first) with their own class's part offsets:
-    what the pooling does on a real object even when the detector is weak. ``<stem>_fig7_gt<i>.png``."""
+                  names: Optional[Sequence[str]] = None, limit: int = 2, tag: str = "gt",
+                  what: str = "ground-truth") -> List[Path]:
+    """Figure 7 over given RoIs (input pixels; largest first; ground truth, or the boxes of the original
+    deform_psroi demo) with their own class's part offsets: what the pooling does on a real object even
+    when the detector is weak. ``<stem>_fig7_<tag><i>.png``."""
     head = getattr(getattr(net, "head", None), "cls", None)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if head is None or not getattr(head, "deformable", False) or not len(boxes) or limit <= 0:
@@ -193,9 +200,9 @@ def draw_gt_parts(net, info: ImageOffsets, out_dir: Path, stem: str, boxes: np.n
     paths = []
     for k, (i, off) in enumerate(zip(order, offsets)):
         label = names[int(labels[i])] if names is not None else f"class {int(labels[i])}"
-        path = out_dir / f"{stem}_fig7_gt{k}.png"
+        path = out_dir / f"{stem}_fig7_{tag}{k}.png"
         plot_roi_parts(info.image_rgb, boxes[i], off, path, trans_std=getattr(head, "_trans_std", 0.1),
-                       title=f"ground-truth {label}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
+                       title=f"{what} {label}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
         paths.append(path)
     return paths
 
@@ -211,6 +218,32 @@ def parse_units(values: Sequence[str]) -> List[Tuple[str, Unit]]:
     return units
 
 
+def parse_boxes(values: Sequence[str], names: Sequence[str]) -> Tuple[np.ndarray, List[int]]:
+    """``X1,Y1,X2,Y2,CLASS`` (original-image pixels; CLASS a name or its dataset index, background = 0,
+    as the original deform_psroi demo's 3, 16, 7, 12 for VOC) -> boxes (K, 4), 0-based foreground labels."""
+    boxes, labels = [], []
+    for v in values:
+        parts = v.split(",")
+        try:
+            if len(parts) != 5:
+                raise ValueError
+            box = [float(x) for x in parts[:4]]
+        except ValueError:
+            raise SystemExit(f"--boxes: expected X1,Y1,X2,Y2,CLASS, got {v!r}") from None
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise SystemExit(f"--boxes: {v!r} has x2 <= x1 or y2 <= y1")
+        cls = parts[4].strip()
+        if cls in names:
+            label = list(names).index(cls)
+        elif cls.isdigit() and 1 <= int(cls) <= len(names):
+            label = int(cls) - 1
+        else:
+            raise SystemExit(f"--boxes: class {cls!r} is neither one of {list(names)} nor an index 1..{len(names)}")
+        boxes.append(box)
+        labels.append(label)
+    return np.asarray(boxes, np.float64).reshape(-1, 4), labels
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params or original)")
@@ -223,6 +256,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--rois", type=int, default=2, help="figure 7 for the N best detections")
     ap.add_argument("--group", type=int, default=0, help="deformable group whose offsets figure 6 follows")
     ap.add_argument("--thresh", type=float, default=0.3, help="detections scoring at least this are used")
+    ap.add_argument("--boxes", nargs="*", default=None, metavar="X1,Y1,X2,Y2,CLASS",
+                    help="figure 7 also over these RoIs (original-image pixels; CLASS a name or index, background "
+                         "0), as the original deform_psroi demo; the only RoIs when TEST.HAS_RPN is false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from rfcn.test import load_net  # after logging: it loads the operator library
@@ -237,10 +273,19 @@ def main(argv: Optional[List[str]] = None) -> None:
     ctx = make_contexts(cfg.gpus)[0]
     net = load_net(cfg, args.params, ctx)
     units = parse_units(args.units) if args.units else None
+    names = class_names(cfg)
+    boxes, labels = parse_boxes(args.boxes or [], names)
+    if not cfg.TEST.HAS_RPN:
+        logger.info("TEST.HAS_RPN is false: no detections; figure 7 over --boxes only")
     for image in args.image:
-        info = analyze(net, cfg, load_image(image), ctx=ctx)
+        info = analyze(net, cfg, load_image(image), ctx=ctx, detections=cfg.TEST.HAS_RPN)
+        given = boxes * info.scale
         draw_figures(net, info, Path(args.out), Path(image).stem, units=units, num_rois=args.rois,
-                     group=args.group, thresh=args.thresh, names=class_names(cfg))
+                     group=args.group, thresh=args.thresh, names=names, ref_boxes=given if len(given) else None)
+        paths = draw_gt_parts(net, info, Path(args.out), Path(image).stem, given, labels, names,
+                              limit=len(given), tag="box", what="given")
+        if paths:
+            logger.info("figure 7 over the given boxes: %s", [str(p) for p in paths])
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from dcn.engine.checkpoint import CheckpointError
 
 from .build import UnsupportedNetworkError, build_network, config_network
 from .errors import ParamMismatchError
-from .loader import bbox_stats, load_params, match_params
+from .loader import bbox_stats, load_params, match_params, unused_prefixes
 from .tables import TABLES
 
 
@@ -74,7 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         net = build_network(cfg)
         means, stds = bbox_stats(cfg)
         if args.command == "check":
-            report, _ = match_params(net, args.params, source=args.source, bbox_means=means, bbox_stds=stds)
+            report, _ = match_params(net, args.params, source=args.source, bbox_means=means, bbox_stds=stds,
+                                     unused=unused_prefixes(cfg))
             fits = report.ok or (not report.mismatched and not report.problems
                                  and (args.allow_missing or not report.missing)
                                  and (args.ignore_extra or not report.unexpected))

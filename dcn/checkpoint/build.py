@@ -13,6 +13,10 @@ from dcn.config import Config
 from dcn.config.errors import ConfigError
 
 
+# the original's demo-only R-FCN symbols (rfcn/symbols/deform_conv_demo.py, deform_psroi_demo.py)
+RFCN_DEMO_SYMBOLS = ("deform_conv_demo", "deform_psroi_demo")
+
+
 class UnsupportedNetworkError(ValueError):
     """The config names a network this project has no module (or no mapping table) for."""
 
@@ -24,7 +28,7 @@ def config_network(cfg: Config) -> str:
         return "deeplab"
     if "fpn" in symbol:
         return "fpn"
-    if "rfcn" in symbol or "class_aware_rpn" in symbol:
+    if "rfcn" in symbol or "class_aware_rpn" in symbol or symbol in RFCN_DEMO_SYMBOLS:
         return "rfcn"
     if "rcnn" in symbol:
         return "faster_rcnn"

@@ -29,6 +29,8 @@ class FitReport:
     unexpected: List[Tuple[str, Shape]] = field(default_factory=list)
     mismatched: List[Tuple[str, str, Shape, Shape]] = field(default_factory=list)
     ignored: Dict[str, str] = field(default_factory=dict)          # file name -> why
+    # ours, not in the file, but never used with this config (the RPN under TEST.HAS_RPN: false): not an error
+    unused: List[Tuple[str, Shape]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     hints: List[str] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)   # reasons the network cannot use the file besides names
@@ -39,7 +41,8 @@ class FitReport:
 
     def summary(self) -> str:
         return (f"{len(self.matched)} matched, {len(self.missing)} missing, {len(self.unexpected)} unexpected, "
-                f"{len(self.mismatched)} mis-shaped, {len(self.ignored)} ignored")
+                f"{len(self.mismatched)} mis-shaped, {len(self.ignored)} ignored"
+                + (f", {len(self.unused)} not in the file but unused" if self.unused else ""))
 
     def format(self, limit: int = 0) -> str:
         """Every difference, one per line (``limit`` > 0 shortens each list)."""
@@ -63,6 +66,9 @@ class FitReport:
         if self.ignored:
             lines.append("  ignored on purpose:")
             lines += [f"    {name}: {why}" for name, why in self.ignored.items()]
+        if self.unused:
+            lines.append("  not in the file, unused with this config (left at their initial values):")
+            lines += [f"    {name} {tuple(shape)}" for name, shape in cut(self.unused)]
         lines += [f"  problem: {p}" for p in self.problems]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  hint: {h}" for h in self.hints]

@@ -184,9 +184,12 @@ def _hints(report: FitReport, net, kind: str) -> None:
 
 def match_params(net: gluon.Block, path: PathLike, *, source: str = "auto",
                  bbox_means: Sequence[float] = DEFAULT_BBOX_MEANS, bbox_stds: Sequence[float] = DEFAULT_BBOX_STDS,
-                 arrays: Optional[Dict[str, mx.nd.NDArray]] = None
+                 arrays: Optional[Dict[str, mx.nd.NDArray]] = None, unused: Sequence[str] = ()
                  ) -> Tuple[FitReport, Dict[str, np.ndarray]]:
-    """Line up the arrays of ``path`` with ``net``'s parameters; returns the report and {our name: value}."""
+    """Line up the arrays of ``path`` with ``net``'s parameters; returns the report and {our name: value}.
+
+    Parameters whose names start with one of ``unused`` (see :func:`unused_prefixes`) may be absent from
+    the file: they are listed as unused, not as missing."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     arrays = read_params(path) if arrays is None else arrays
@@ -226,7 +229,8 @@ def match_params(net: gluon.Block, path: PathLike, *, source: str = "auto",
             values[ours] = value
     for name, param in params.items():
         if name not in converted and name not in table.derived:
-            report.missing.append((name, _shape(param)))
+            rows = report.unused if name.startswith(tuple(unused)) else report.missing
+            rows.append((name, _shape(param)))
     _hints(report, net, kind)
     return report, values
 
@@ -263,6 +267,14 @@ def enforce(report: FitReport, allow_missing: bool = False, ignore_extra: bool =
                        len(report.unexpected), "\n".join(f"  {n} {tuple(s)}" for n, s in report.unexpected))
 
 
+def unused_prefixes(cfg) -> Tuple[str, ...]:
+    """Parameter-name prefixes a config never uses, so a file may lack them: the RPN's when
+    ``TEST.HAS_RPN`` is false (RoIs come from a proposal file or, in the original deform_psroi demo,
+    are given by hand; that demo's model may have been trained on precomputed proposals)."""
+    test = getattr(cfg, "TEST", None)
+    return ("rpn_",) if test is not None and not getattr(test, "HAS_RPN", True) else ()
+
+
 def bbox_stats(cfg) -> Tuple[Sequence[float], Sequence[float]]:
     """(means, stds) of the box-target normalisation from a config (defaults without one)."""
     if cfg is None:
@@ -277,16 +289,20 @@ def load_params(net: gluon.Block, path: PathLike, *, cfg=None, source: str = "au
 
     ``cfg`` (or ``bbox_means``/``bbox_stds``) gives the box-target normalisation
     that ``rfcn.inference`` applies, used to re-normalise the original's
-    ``*_test`` arrays. Nothing is assigned unless the whole file fits.
+    ``*_test`` arrays, and the parameters it leaves unused (:func:`unused_prefixes`).
+    Nothing is assigned unless the whole file fits.
     """
     means, stds = bbox_stats(cfg)
     report, values = match_params(net, path, source=source, bbox_means=bbox_means or means,
-                                  bbox_stds=bbox_stds or stds)
+                                  bbox_stds=bbox_stds or stds, unused=unused_prefixes(cfg))
     enforce(report, allow_missing, ignore_extra)
     assign_values(net, values)
     for name, why in report.ignored.items():
         logger.info("%s: ignored %s: %s", path, name, why)
     for note in report.notes:
         logger.info("%s: %s", path, note)
+    if report.unused:
+        logger.warning("%s: %d parameters not in the file, unused with this config (TEST.HAS_RPN false), left at "
+                       "their initial values: %s", path, len(report.unused), ", ".join(n for n, _ in report.unused))
     logger.info("%s (%s format): %s", path, report.source, report.summary())
     return report

@@ -55,10 +55,16 @@ class NetworkConfig:
     deformable_pyramid: bool = _f(False, "FPN: also make the last 3x3 conv of res3 and res4 deformable "
                                   "(the original with_dpyramid)")
     deformable_groups: int = _f(4, "offset groups of each deformable conv (1 for DeepLab)")
+    offset_dilation: int = _f(0, "dilation of the 3x3 offset convs of the deformable layers; 0 = the network's "
+                              "original choice: the deformable conv's own (R-FCN, Faster R-CNN, FPN *_dcn models), "
+                              "1 (DeepLab); the original deform_conv demo model needs 1", choices=(0, 1, 2, 4, 6, 8))
     deformable_psroi: bool = _f(False, "deformable (PS)RoI pooling in the head")
-    plain_roi_pooling: str = _f("bilinear", "Faster R-CNN/FPN RoI pooling without offsets (deformable_psroi: "
-                                "false): bilinear (our operator, no_trans) or max (MXNet ROIPooling, the original)",
-                                choices=("bilinear", "max"))
+    psroi_group_size: int = _f(7, "R-FCN: k of the k x k position-sensitive bins (3 for the original deform_psroi "
+                               "demo model)", choices=(1, 2, 3, 4, 5, 6, 7, 8, 9))
+    plain_roi_pooling: str = _f("bilinear", "RoI pooling without offsets (deformable_psroi: false): bilinear (our "
+                                "operator, no_trans), max (Faster R-CNN/FPN: MXNet ROIPooling, the original) or "
+                                "average (R-FCN: MXNet PSROIPooling over integer bins, the original)",
+                                choices=("bilinear", "max", "average"))
     PIXEL_MEANS: List[float] = _f([103.06, 115.90, 123.15], "per-channel means subtracted from the image")
     IMAGE_STRIDE: int = _f(0, "pad images to a multiple of this (0 = no padding; FPN 32)")
     RPN_FEAT_STRIDE: List[int] = _f([16], "feature stride(s) the RPN runs on (FPN: [4, 8, 16, 32, 64])")

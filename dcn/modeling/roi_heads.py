@@ -33,6 +33,11 @@ def _pool_op(F, reference_impl: bool):
     return F.contrib.DeformablePSROIPooling if reference_impl else F.DeformablePSROIPooling
 
 
+# plain (no offsets) PS RoI pooling: our operator's bilinear samples (no_trans, what the deformable pooling
+# starts from) or MXNet's PSROIPooling, the average over the integer pixels of each bin (the original R-FCN)
+PLAIN_PSROI_POOLING = ("bilinear", "average")
+
+
 class DeformablePSROIHead(HybridBlock):
     """``(feature (N, C_in, H, W), rois (R, 5)) -> pooled scores (R, output_dim, k, k)``.
 
@@ -46,14 +51,18 @@ class DeformablePSROIHead(HybridBlock):
     Parameters: ``<prefix>weight/bias`` (score maps, k*k*output_dim channels) and,
     when ``deformable``, ``<prefix>offset_t_weight/bias`` (2*k*k*num_offset_classes
     channels, zero-initialised, learning-rate multiplier ``offset_lr_mult``).
+    Without offsets, ``plain_op`` picks the pooling (:data:`PLAIN_PSROI_POOLING`).
     """
 
     def __init__(self, output_dim: int, num_offset_classes: int = 1, group_size: int = 7,
                  spatial_scale: float = 1.0 / 16, sample_per_part: int = 4, trans_std: float = 0.1,
                  deformable: bool = True, in_channels: int = 0, offset_lr_mult: float = 1.0,
-                 score_initializer=None, *, reference_impl: bool = False, **kwargs):
+                 score_initializer=None, plain_op: str = "bilinear", *, reference_impl: bool = False, **kwargs):
         super().__init__(**kwargs)
         operators.load()
+        if plain_op not in PLAIN_PSROI_POOLING:
+            raise ValueError(f"plain_op must be one of {PLAIN_PSROI_POOLING}, got {plain_op!r}")
+        self._plain_op = plain_op
         if output_dim % num_offset_classes != 0:
             raise ValueError(f"output_dim ({output_dim}) must be divisible by num_offset_classes "
                              f"({num_offset_classes}): each offset class serves output_dim/classes maps")
@@ -81,6 +90,10 @@ class DeformablePSROIHead(HybridBlock):
     def hybrid_forward(self, F, feature, rois):
         pool = _pool_op(F, self._reference_impl)
         maps = self.score(feature)
+        if not self.deformable and self._plain_op == "average":
+            k = self._pool["group_size"]
+            return F.contrib.PSROIPooling(maps, rois, spatial_scale=self._pool["spatial_scale"],
+                                          output_dim=self.output_dim, pooled_size=k, group_size=k)
         if not self.deformable:
             return pool(maps, rois, no_trans=True, output_dim=self.output_dim, **self._pool)
         trans = self.offsets(F, feature, rois)

@@ -59,11 +59,13 @@ def _conv(name: str, channels: int, kernel: int, stride: int = 1, dilation: int 
 
 
 def _conv3x3(name: str, channels: int, stride: int, dilation: int, deformable: bool,
-             deformable_groups: int, offset_lr_mult: float) -> HybridBlock:
+             deformable_groups: int, offset_lr_mult: float, offset_dilation: int = 0) -> HybridBlock:
+    """``offset_dilation`` 0: the offset conv dilates as the conv (the released *_dcn models)."""
     if deformable:
         return DeformableConv2D(channels, 3, strides=stride, padding=dilation, dilation=dilation,
                                 num_deformable_group=deformable_groups, use_bias=False,
-                                offset_lr_mult=offset_lr_mult, prefix=f"res{name}_")
+                                offset_lr_mult=offset_lr_mult, offset_dilation=offset_dilation or dilation,
+                                prefix=f"res{name}_")
     return _conv(name, channels, 3, stride, dilation)
 
 
@@ -71,13 +73,14 @@ class BottleneckV1(HybridBlock):
     """1x1 (stride here, Caffe style) -> 3x3 (maybe deformable, dilated) -> 1x1, + shortcut."""
 
     def __init__(self, name: str, mid: int, out: int, stride: int, dilation: int, projection: bool,
-                 deformable: bool = False, deformable_groups: int = 1, offset_lr_mult: float = 1.0):
+                 deformable: bool = False, deformable_groups: int = 1, offset_lr_mult: float = 1.0,
+                 offset_dilation: int = 0):
         super().__init__(prefix="")
         with self.name_scope():
             self.branch2a = _conv(f"{name}_branch2a", mid, 1, stride)
             self.bn2a = _bn(f"{name}_branch2a")
             self.branch2b = _conv3x3(f"{name}_branch2b", mid, 1, dilation, deformable,
-                                     deformable_groups, offset_lr_mult)
+                                     deformable_groups, offset_lr_mult, offset_dilation)
             self.bn2b = _bn(f"{name}_branch2b")
             self.branch2c = _conv(f"{name}_branch2c", out, 1)
             self.bn2c = _bn(f"{name}_branch2c")
@@ -96,13 +99,14 @@ class BasicBlockV1(HybridBlock):
     """3x3 (stride) -> 3x3 (maybe deformable, dilated), + shortcut (ResNet-18/34)."""
 
     def __init__(self, name: str, mid: int, out: int, stride: int, dilation: int, projection: bool,
-                 deformable: bool = False, deformable_groups: int = 1, offset_lr_mult: float = 1.0):
+                 deformable: bool = False, deformable_groups: int = 1, offset_lr_mult: float = 1.0,
+                 offset_dilation: int = 0):
         super().__init__(prefix="")
         with self.name_scope():
             self.branch2a = _conv(f"{name}_branch2a", out, 3, stride, dilation)
             self.bn2a = _bn(f"{name}_branch2a")
             self.branch2b = _conv3x3(f"{name}_branch2b", out, 1, dilation, deformable,
-                                     deformable_groups, offset_lr_mult)
+                                     deformable_groups, offset_lr_mult, offset_dilation)
             self.bn2b = _bn(f"{name}_branch2b")
             self.branch1 = _conv(f"{name}_branch1", out, 1, stride) if projection else None
             self.bn1 = _bn(f"{name}_branch1") if projection else None
@@ -122,6 +126,7 @@ class ResNetV1Spec:
     res5_dilation: int = 2          # 1: plain stride-2 conv5 (effective stride 32)
     reduce_channels: int = 0        # 1x1 conv after conv5 (0: none)
     offset_lr_mult: float = 1.0
+    offset_dilation: int = 0        # dilation of the offset convs; 0 = that of their deformable conv
     out_stages: Sequence[str] = ("res4", "res5")
     width_divisor: int = 1          # >1 shrinks every width, for CPU-sized experiments
     deformable_stage_ends: Sequence[int] = ()  # also the last block of these stages (FPN: (3, 4))
@@ -132,6 +137,8 @@ class ResNetV1Spec:
         if self.num_deformable_layers not in DEFORMABLE_LAYER_CHOICES:
             raise ValueError(f"num_deformable_layers must be one of {DEFORMABLE_LAYER_CHOICES}, "
                              f"got {self.num_deformable_layers}")
+        if self.offset_dilation < 0:
+            raise ValueError(f"offset_dilation must be >= 0 (0 = as the deformable conv), got {self.offset_dilation}")
         if self.res5_dilation < 1:
             raise ValueError(f"res5_dilation must be >= 1, got {self.res5_dilation}")
         if not set(self.deformable_stage_ends) <= {2, 3, 4, 5}:
@@ -207,7 +214,8 @@ class ResNetV1(StagedBackbone):
                         seq.add(block_cls(name, mid, out, stride if i == 0 else 1, dilation,
                                           projection=(i == 0), deformable=name in deformable,
                                           deformable_groups=spec.deformable_groups,
-                                          offset_lr_mult=spec.offset_lr_mult))
+                                          offset_lr_mult=spec.offset_lr_mult,
+                                          offset_dilation=spec.offset_dilation))
                 self.register_child(seq, f"res{stage}")
                 self.stages.append(seq)
             self.conv_new_1 = (nn.Conv2D(spec.reduce_channels, 1, prefix="conv_new_1_")
