@@ -51,6 +51,7 @@ from dcn.visualization.capture import collect_offsets  # noqa: E402
 from dcn.visualization.dilation import COCO_AREAS, DilationStats  # noqa: E402
 
 from . import runtime  # noqa: E402
+from .quickstart_jobs import TrainJob, available_cores, plan, run_jobs  # noqa: E402
 from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform  # noqa: E402
 
 logger = logging.getLogger("rfcn.quickstart")
@@ -94,8 +95,8 @@ class Budget:
     seed: int = 0
 
 
-# 6 epochs x 400 images per variant: ~20 min on 2 free cores (3 epochs: ~11 min, but then the detectors are at
-# ~1 % mAP and no variant stands out; with 6 the deformable one does)
+# 6 epochs x 400 images per variant: 11 min on 2 idle cores, the variants trained side by side (4 epochs: the
+# detectors are at ~1 % mAP and the deformable one leads by one point; with 6 it leads by four)
 FULL = Budget(num_images=500, scale=256, epochs=6, lr_step=5.0, flip=False, width_divisor=4)
 SMOKE = Budget(num_images=6, scale=128, epochs=1, lr_step=0.75, flip=False, width_divisor=16,
                extra=("TRAIN.RPN_PRE_NMS_TOP_N=300", "TRAIN.RPN_POST_NMS_TOP_N=64", "TRAIN.BATCH_ROIS_OHEM=32",
@@ -145,27 +146,52 @@ def check_settings(out: Path, budget: Budget) -> None:
     _write_json(path, wanted)
 
 
-def train_variant(cfg: Config, out: Path, progress: bool) -> Tuple[Path, float]:
-    """Trains unless the final checkpoint exists (an interrupted run resumes); returns (params, train seconds)."""
+def _final_checkpoint(cfg: Config):
+    ckpt = find_last_checkpoint(Path(cfg.output_path), cfg.TRAIN.model_prefix)
+    return ckpt if ckpt is not None and ckpt.epoch >= cfg.TRAIN.end_epoch else None
+
+
+def train_variant(cfg: Config) -> None:
+    """One variant's training (in a child process of :func:`train_variants`); resumes a started run and adds
+    its time to ``train_time.json``."""
     from rfcn.train import train
 
     run = Path(cfg.output_path)
     timing = run / "train_time.json"
     spent = (_read_json(timing) or {}).get("seconds", 0.0)
-    ckpt = find_last_checkpoint(run, cfg.TRAIN.model_prefix)
-    if ckpt is None or ckpt.epoch < cfg.TRAIN.end_epoch:
-        logger.info("training %s -> %s", run.name, run)
-        t0 = time.perf_counter()
-        train(cfg, resume=True, progress=progress)
-        spent += time.perf_counter() - t0
-        _write_json(timing, {"seconds": spent})
-        setup_logging(out, "quickstart.log")  # training logged into its run folder
-        ckpt = find_last_checkpoint(run, cfg.TRAIN.model_prefix)
-    else:
-        logger.info("%s: reusing %s", run.name, ckpt.params_path)
-    if ckpt is None or ckpt.epoch < cfg.TRAIN.end_epoch:
-        raise RuntimeError(f"training {run} finished without the epoch-{cfg.TRAIN.end_epoch} checkpoint")
-    return ckpt.params_path, spent
+    t0 = time.perf_counter()
+    train(cfg, resume=True, progress=False)
+    _write_json(timing, {"seconds": spent + time.perf_counter() - t0,
+                         "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0)})
+
+
+def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_parallel: int = 0
+                   ) -> Dict[str, Tuple[Path, float]]:
+    """Trains every variant without its final checkpoint, side by side (:mod:`rfcn.quickstart_jobs`);
+    returns {variant: (final params, train seconds)}."""
+    todo = [name for name, cfg in configs.items() if _final_checkpoint(cfg) is None]
+    for name in configs:
+        if name not in todo:
+            logger.info("%s: reusing %s", name, _final_checkpoint(configs[name]).params_path)
+    if todo:
+        todo.sort(key=lambda name: name != "deformable")  # the slowest first
+        parallel, threads = plan(len(todo), available_cores(), max_parallel)
+        logger.info("training %s: %d at a time, %d OpenMP thread(s) each", ", ".join(todo), parallel, threads)
+        jobs = [TrainJob(name, ["-m", "rfcn.quickstart", "--out", str(out), "--train-variant", name],
+                         Path(configs[name].output_path) / "train_stdout.log",
+                         (lambda cfg=configs[name]: getattr(find_last_checkpoint(Path(cfg.output_path),
+                                                                                 cfg.TRAIN.model_prefix), "epoch", 0)),
+                         configs[name].TRAIN.end_epoch) for name in todo]
+        run_jobs(jobs, parallel, threads, progress=progress)
+    result = {}
+    for name, cfg in configs.items():
+        ckpt = _final_checkpoint(cfg)
+        if ckpt is None:
+            raise RuntimeError(f"training {cfg.output_path} finished without the epoch-{cfg.TRAIN.end_epoch} "
+                               "checkpoint")
+        seconds = (_read_json(Path(cfg.output_path) / "train_time.json") or {}).get("seconds", 0.0)
+        result[name] = (ckpt.params_path, seconds)
+    return result
 
 
 def evaluate_variant(cfg: Config, params: Path, progress: bool) -> dict:
@@ -185,13 +211,14 @@ def evaluate_variant(cfg: Config, params: Path, progress: bool) -> dict:
     return found
 
 
-def table3(outcomes: List[Outcome], budget: Budget) -> Tuple[str, List[dict]]:
+def table3(outcomes: List[Outcome], budget: Budget, schedule: str = "") -> Tuple[str, List[dict]]:
     rows = [{"variant": o.variant.name, "conv5": o.variant.conv5, "roi_pooling": o.variant.roi_pooling,
              "mAP@0.5": round(100 * o.map50, 2), "mAP@0.7": round(100 * o.map70, 2),
              "train_min": round(o.train_s / 60, 1)} for o in outcomes]
     lines = [f"R-FCN, scratch ResNet-50 (widths / {budget.width_divisor}), synthetic shapes: "
              f"{budget.num_images - budget.num_images // 5} train / {budget.num_images // 5} val images, "
-             f"{budget.scale} px, {budget.epochs} epochs{' (+flips)' if budget.flip else ''}; VOC area AP (%)",
+             f"{budget.scale} px, {budget.epochs} epochs{' (+flips)' if budget.flip else ''}; VOC area AP (%)"
+             + (f"; {schedule}" if schedule else ""),
              "", "| variant | conv5 | RoI pooling | mAP@0.5 | mAP@0.7 | train (min) |", "|---|---|---|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['conv5']} | {r['roi_pooling']} | {r['mAP@0.5']:.1f} | "
@@ -273,7 +300,7 @@ def machine() -> str:
             f"mxnet {mx.__version__}")
 
 
-def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = False) -> str:
+def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = False, max_parallel: int = 0) -> str:
     """The whole experiment; returns the report (also written to ``<out>/results.md``)."""
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -281,15 +308,17 @@ def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = 
     operators.load()
     check_settings(out, budget)
     ensure_synthetic(out / "data", budget.num_images, seed=budget.seed)
+    configs = {variant.name: variant_config(out, variant, budget) for variant in VARIANTS}
+    trained = train_variants(configs, out, progress, max_parallel)
     outcomes = []
-    configs = {}
     for variant in VARIANTS:
-        cfg = variant_config(out, variant, budget)
-        configs[variant.name] = cfg
-        params, train_s = train_variant(cfg, out, progress)
-        ev = evaluate_variant(cfg, params, progress)
+        params, train_s = trained[variant.name]
+        ev = evaluate_variant(configs[variant.name], params, progress)
         outcomes.append(Outcome(variant, params, train_s, ev["mAP@0.5"], ev["mAP@0.7"]))
-    text3, rows3 = table3(outcomes, budget)
+    threads = {(_read_json(Path(c.output_path) / "train_time.json") or {}).get("threads") for c in configs.values()}
+    schedule = (f"each variant trained in its own process with {threads.pop()} OpenMP thread(s), side by side"
+                if len(threads) == 1 and None not in threads else "")
+    text3, rows3 = table3(outcomes, budget, schedule)
     atomic_write_text(out / "table3.md", text3 + "\n")
     write_csv(out / "table3.csv", rows3)
 
@@ -318,6 +347,16 @@ def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = 
     return report
 
 
+def _train_child(out: Path, name: str) -> None:
+    """``--train-variant``: the budget is the one the parent wrote to ``<out>/settings.json``."""
+    found = _read_json(out / "settings.json")
+    if found is None:
+        raise SystemExit(f"--train-variant needs the {out / 'settings.json'} of a started quickstart")
+    budget = Budget(**{k: tuple(v) if isinstance(v, list) else v for k, v in found.items()})
+    variant = next(v for v in VARIANTS if v.name == name)
+    train_variant(variant_config(out, variant, budget))  # logs to its run folder (dcn.engine)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=None, help="output folder (default output/quickstart; output/quickstart_e<N> "
@@ -328,7 +367,16 @@ def main(argv: Optional[List[str]] = None) -> None:
                          "each budget has its own output folder")
     ap.add_argument("--redo-analysis", action="store_true", help="redraw pictures and re-measure Tables 2 and 4")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--jobs", type=int, default=0, help="train at most N variants at a time (default: as many as "
+                    "there are cores, up to 3; each gets cores / N OpenMP threads)")
+    ap.add_argument("--train-variant", choices=[v.name for v in VARIANTS], default=None,
+                    help=argparse.SUPPRESS)  # internal: one variant's training, in a child process
     args = ap.parse_args(argv)
+    if args.jobs < 0:
+        raise SystemExit(f"--jobs must be >= 1 (0 = automatic), got {args.jobs}")
+    if args.train_variant:
+        _train_child(Path(args.out), args.train_variant)
+        return
     budget = SMOKE if args.smoke else FULL
     if args.epochs is not None:
         if args.epochs < 1:
@@ -338,7 +386,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.epochs is not None and not args.smoke and args.epochs != FULL.epochs:
         default_out += f"_e{args.epochs}"
     out = Path(args.out or default_out)
-    report = run(out, budget, progress=not args.no_progress, redo_analysis=args.redo_analysis)
+    report = run(out, budget, progress=not args.no_progress, redo_analysis=args.redo_analysis,
+                 max_parallel=args.jobs)
     print(report, flush=True)
 
 

@@ -118,3 +118,17 @@ def test_quickstart_smoke_end_to_end(tmp_path):
     # other settings in the same folder are refused
     with pytest.raises(SystemExit, match="other settings"):
         run(out, dataclasses.replace(SMOKE, epochs=2), progress=False)
+
+
+def test_parallel_training_plan_and_failures(tmp_path):
+    from rfcn.quickstart_jobs import TrainJob, plan, run_jobs
+    assert plan(3, 2) == (2, 1) and plan(3, 16) == (3, 5) and plan(3, 1) == (1, 1)
+    assert plan(2, 8, max_parallel=1) == (1, 8) and plan(1, 4) == (1, 4)
+    ok = TrainJob("ok", ["-c", "import os; print(os.environ['OMP_NUM_THREADS'])"], tmp_path / "ok.log",
+                  lambda: 1, 1)
+    run_jobs([ok], parallel=1, threads=3, progress=False, poll_s=0.05)
+    assert (tmp_path / "ok.log").read_text().strip() == "3"
+    bad = TrainJob("bad", ["-c", "import sys; print('boom'); sys.exit(3)"], tmp_path / "bad.log", lambda: 0, 1)
+    slow = TrainJob("slow", ["-c", "import time; time.sleep(60)"], tmp_path / "slow.log", lambda: 0, 1)
+    with pytest.raises(RuntimeError, match=r"training bad failed \(exit 3\)[\s\S]*boom"):
+        run_jobs([bad, slow], parallel=2, threads=1, progress=False, poll_s=0.05)
