@@ -14,6 +14,18 @@
 namespace dcnops {
 namespace gpu {
 
+// The entry points take MXNet's dtype code: f(T()) with T = float / double / __half, `otherwise` for
+// any other code (the registration layer has rejected those already).
+template <typename R, typename F>
+R dispatch_dtype(int dtype, R otherwise, F&& f) {
+  switch (dtype) {
+    case kF32: return f(float());
+    case kF64: return f(double());
+    case kF16: return f(__half());
+    default: return otherwise;
+  }
+}
+
 // fp16 is a storage type: sampling coordinates and sums are fp32.
 template <typename T> struct Acc { using type = float; };
 template <> struct Acc<double> { using type = double; };

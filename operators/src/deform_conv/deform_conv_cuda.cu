@@ -430,27 +430,21 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
 }  // namespace
 
 size_t deform_conv_workspace_bytes(const DeformConvGeom& g, int dtype, bool backward, bool deterministic) {
-  switch (dtype) {
-    case kF64: return make_plan<double>(g, backward, deterministic).total;
-    case kF16: return make_plan<__half>(g, backward, deterministic).total;
-    default: return make_plan<float>(g, backward, deterministic).total;
-  }
+  return dispatch_dtype(dtype, size_t(0), [&](auto t) {
+    return make_plan<decltype(t)>(g, backward, deterministic).total;
+  });
 }
 
 int deform_conv_forward(const DeformConvGeom& g, int dtype, const void* x, const void* offset, const void* mask,
                         const void* weight, const void* bias, void* out, void* workspace, void* stream) {
   if (g.N == 0) return 0;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-#define DCN_FWD(T)                                                                                              \
-  forward_t<T>(g, static_cast<const T*>(x), static_cast<const T*>(offset), static_cast<const T*>(mask),         \
-               static_cast<const T*>(weight), static_cast<const T*>(bias), static_cast<T*>(out), workspace, st)
-  switch (dtype) {
-    case kF32: return DCN_FWD(float);
-    case kF64: return DCN_FWD(double);
-    case kF16: return DCN_FWD(__half);
-    default: return int(cudaErrorInvalidValue);
-  }
-#undef DCN_FWD
+  return dispatch_dtype(dtype, int(cudaErrorInvalidValue), [&](auto t) {
+    using T = decltype(t);
+    return forward_t<T>(g, static_cast<const T*>(x), static_cast<const T*>(offset), static_cast<const T*>(mask),
+                        static_cast<const T*>(weight), static_cast<const T*>(bias), static_cast<T*>(out),
+                        workspace, st);
+  });
 }
 
 int deform_conv_backward(const DeformConvGeom& g, int dtype, bool deterministic, const void* dout, const void* x,
@@ -458,18 +452,13 @@ int deform_conv_backward(const DeformConvGeom& g, int dtype, bool deterministic,
                          void* dmask, void* dweight, void* dbias, void* workspace, void* stream) {
   if (g.N == 0) return 0;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-#define DCN_BWD(T)                                                                                                 \
-  backward_t<T>(g, deterministic, static_cast<const T*>(dout), static_cast<const T*>(x),                          \
-                static_cast<const T*>(offset), static_cast<const T*>(mask), static_cast<const T*>(weight),         \
-                static_cast<T*>(dx), static_cast<T*>(doffset), static_cast<T*>(dmask), static_cast<T*>(dweight),   \
-                static_cast<T*>(dbias), workspace, st)
-  switch (dtype) {
-    case kF32: return DCN_BWD(float);
-    case kF64: return DCN_BWD(double);
-    case kF16: return DCN_BWD(__half);
-    default: return int(cudaErrorInvalidValue);
-  }
-#undef DCN_BWD
+  return dispatch_dtype(dtype, int(cudaErrorInvalidValue), [&](auto t) {
+    using T = decltype(t);
+    return backward_t<T>(g, deterministic, static_cast<const T*>(dout), static_cast<const T*>(x),
+                         static_cast<const T*>(offset), static_cast<const T*>(mask), static_cast<const T*>(weight),
+                         static_cast<T*>(dx), static_cast<T*>(doffset), static_cast<T*>(dmask),
+                         static_cast<T*>(dweight), static_cast<T*>(dbias), workspace, st);
+  });
 }
 
 }  // namespace gpu

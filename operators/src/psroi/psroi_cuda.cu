@@ -306,43 +306,31 @@ int backward_t(const PSROIGeom& g, bool det, const T* dout, const T* data, const
 }  // namespace
 
 size_t psroi_workspace_bytes(const PSROIGeom& g, int dtype, bool backward, bool deterministic) {
-  switch (dtype) {
-    case kF64: return layout<double>(g, backward, deterministic).total;
-    case kF16: return layout<__half>(g, backward, deterministic).total;
-    default: return layout<float>(g, backward, deterministic).total;
-  }
+  return dispatch_dtype(dtype, size_t(0), [&](auto t) {
+    return layout<decltype(t)>(g, backward, deterministic).total;
+  });
 }
 
 int psroi_forward(const PSROIGeom& g, int dtype, const void* data, const void* rois, const void* trans, void* out,
                   void* workspace, void* stream) {
   (void)workspace;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-#define DCN_FWD(T) \
-  forward_t<T>(g, static_cast<const T*>(data), static_cast<const T*>(rois), static_cast<const T*>(trans), \
-               static_cast<T*>(out), st)
-  switch (dtype) {
-    case kF32: return DCN_FWD(float);
-    case kF64: return DCN_FWD(double);
-    case kF16: return DCN_FWD(__half);
-    default: return int(cudaErrorInvalidValue);
-  }
-#undef DCN_FWD
+  return dispatch_dtype(dtype, int(cudaErrorInvalidValue), [&](auto t) {
+    using T = decltype(t);
+    return forward_t<T>(g, static_cast<const T*>(data), static_cast<const T*>(rois), static_cast<const T*>(trans),
+                        static_cast<T*>(out), st);
+  });
 }
 
 int psroi_backward(const PSROIGeom& g, int dtype, bool deterministic, const void* dout, const void* data,
                    const void* rois, const void* trans, void* ddata, void* dtrans, void* workspace, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-#define DCN_BWD(T)                                                                                          \
-  backward_t<T>(g, deterministic, static_cast<const T*>(dout), static_cast<const T*>(data),                \
-                static_cast<const T*>(rois), static_cast<const T*>(trans), static_cast<T*>(ddata),          \
-                static_cast<T*>(dtrans), workspace, st)
-  switch (dtype) {
-    case kF32: return DCN_BWD(float);
-    case kF64: return DCN_BWD(double);
-    case kF16: return DCN_BWD(__half);
-    default: return int(cudaErrorInvalidValue);
-  }
-#undef DCN_BWD
+  return dispatch_dtype(dtype, int(cudaErrorInvalidValue), [&](auto t) {
+    using T = decltype(t);
+    return backward_t<T>(g, deterministic, static_cast<const T*>(dout), static_cast<const T*>(data),
+                         static_cast<const T*>(rois), static_cast<const T*>(trans), static_cast<T*>(ddata),
+                         static_cast<T*>(dtrans), workspace, st);
+  });
 }
 
 }  // namespace gpu
