@@ -51,7 +51,7 @@ from dcn.visualization.capture import collect_offsets  # noqa: E402
 from dcn.visualization.dilation import COCO_AREAS, DilationStats  # noqa: E402
 
 from . import runtime  # noqa: E402
-from .quickstart_jobs import TrainJob, available_cores, plan, run_jobs  # noqa: E402
+from .quickstart_jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs  # noqa: E402
 from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform  # noqa: E402
 
 logger = logging.getLogger("rfcn.quickstart")
@@ -353,6 +353,7 @@ def _train_child(out: Path, name: str) -> None:
     if found is None:
         raise SystemExit(f"--train-variant needs the {out / 'settings.json'} of a started quickstart")
     budget = Budget(**{k: tuple(v) if isinstance(v, list) else v for k, v in found.items()})
+    exit_with_parent()
     variant = next(v for v in VARIANTS if v.name == name)
     train_variant(variant_config(out, variant, budget))  # logs to its run folder (dcn.engine)
 

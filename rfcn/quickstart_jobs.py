@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +48,31 @@ def plan(num_jobs: int, cores: int, max_parallel: int = 0) -> tuple[int, int]:
     return parallel, max(1, cores // parallel)
 
 
+def exit_with_parent(poll_s: float = 2.0) -> None:
+    """In a child: exit as soon as the parent is gone (killed, or its terminal closed), so that no orphan
+    keeps training beside the rerun's own child. Checkpoints are written atomically, so exiting is safe."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run_jobs(jobs: Sequence[TrainJob], parallel: int, threads: int, progress: bool = True,
              poll_s: float = 2.0) -> None:
-    """Runs ``jobs`` (in order), ``parallel`` at a time with ``threads`` OpenMP threads each."""
+    """Runs ``jobs`` (in order), ``parallel`` at a time with ``threads`` OpenMP threads each. On failure,
+    Ctrl-C or SIGTERM the running children are stopped (a rerun resumes them)."""
     pending, running = list(jobs), []
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     total = sum(j.epochs for j in jobs)
     bar = tqdm(total=total, desc="training (epochs)", disable=not progress)
@@ -76,6 +99,8 @@ def run_jobs(jobs: Sequence[TrainJob], parallel: int, threads: int, progress: bo
             bar.n = sum(min(j.epochs_done(), j.epochs) for j in jobs)
             bar.refresh()
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
         bar.close()
         for _, proc in running:  # interrupted or a sibling failed: stop the others (they resume next time)
             proc.terminate()

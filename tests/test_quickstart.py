@@ -132,3 +132,58 @@ def test_parallel_training_plan_and_failures(tmp_path):
     slow = TrainJob("slow", ["-c", "import time; time.sleep(60)"], tmp_path / "slow.log", lambda: 0, 1)
     with pytest.raises(RuntimeError, match=r"training bad failed \(exit 3\)[\s\S]*boom"):
         run_jobs([bad, slow], parallel=2, threads=1, progress=False, poll_s=0.05)
+
+
+def _alive(pid: int) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")  # a zombie is gone
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    import time
+    end = time.time() + seconds
+    while time.time() < end:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_training_children_do_not_outlive_the_quickstart(tmp_path):
+    """A child exits when its parent is killed; SIGTERM to the parent stops its children first."""
+    import os
+    import signal
+    import sys
+    import time
+    pidfile = tmp_path / "child.pid"
+    child = ("import os, time; from rfcn.quickstart_jobs import exit_with_parent; exit_with_parent(0.05); "
+             f"open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
+                               f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"])
+    for _ in range(400):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    parent.kill()
+    parent.wait()
+    assert _wait_gone(pid, 5), "the orphaned child kept running"
+
+    pidfile.unlink()
+    runner = ("from pathlib import Path; from rfcn.quickstart_jobs import TrainJob, run_jobs; "
+              f"run_jobs([TrainJob('c', ['-c', {child!r}], Path({str(tmp_path / 'c.log')!r}), lambda: 0, 1)], "
+              "1, 1, progress=False, poll_s=0.05)")
+    parent = subprocess.Popen([sys.executable, "-c", runner])
+    for _ in range(400):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    os.kill(parent.pid, signal.SIGTERM)
+    assert parent.wait(timeout=10) == 128 + signal.SIGTERM
+    assert _wait_gone(pid, 5), "SIGTERM left the training child running"
