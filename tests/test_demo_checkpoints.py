@@ -204,6 +204,9 @@ def test_show_offsets_cli_on_the_demo_models(conv_demo, tmp_path):
     main(["--cfg", str(PSROI_DEMO_CFG), "--params", str(psroi), "--image", str(image), "--out", str(out),
           "--set", "SCALES=[128,160]", "--boxes", "10,20,90,100,bird", "30,5,140,110,16"])
     assert (out / "000057_fig7_box0.png").is_file() and (out / "000057_fig7_box1.png").is_file()
+    from rfcn.demo import main as demo_main
+    with pytest.raises(SystemExit, match="TEST.HAS_RPN is false"):  # no RPN to detect with: said, not garbage
+        demo_main(["--cfg", str(PSROI_DEMO_CFG), "--params", str(psroi), "--images", str(image)])
     with pytest.raises(SystemExit, match="class 'cat5'"):
         main(["--cfg", str(PSROI_DEMO_CFG), "--params", str(psroi), "--image", str(image), "--out", str(out),
               "--boxes", "10,20,90,100,cat5"])

@@ -65,6 +65,10 @@ def run_demo_cli(load_net: Callable[[Config, str, mx.Context], mx.gluon.Block], 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg_path = Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml"
     cfg = load_config(cfg_path, args.overrides)
+    if not cfg.TEST.HAS_RPN:
+        raise SystemExit(f"{cfg_path}: TEST.HAS_RPN is false, so the RPN that proposes this demo's boxes is not "
+                         "used (or not in the file). Add --set TEST.HAS_RPN=true if the parameters hold the RPN, "
+                         "or draw given RoIs with python -m rfcn.show_offsets --boxes X1,Y1,X2,Y2,CLASS")
     ctx = make_contexts(cfg.gpus)[0]
     net = load_net(cfg, args.params, ctx)
     names, params = class_names(cfg), detect_params(cfg)
