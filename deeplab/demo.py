@@ -1,4 +1,5 @@
-"""Segment images with a trained DeepLab and save colour-coded predictions (VOC palette).
+"""Segment images with a trained DeepLab and save colour-coded predictions (VOC palette; Cityscapes
+train-id colours for Cityscapes models, as the original demo).
 
     python -m deeplab.demo --params output/.../deeplab_synthetic-0008.params --images a.jpg b.jpg \
         [--cfg experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml] [--out demo_out]
@@ -28,6 +29,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from dcn.config import load_config  # noqa: E402
+from dcn.data import CITYSCAPES_COLORS  # noqa: E402
 from dcn.data.image_io import load_image  # noqa: E402
 from dcn.data.synthetic import voc_palette  # noqa: E402
 from dcn.engine import make_contexts  # noqa: E402
@@ -39,18 +41,25 @@ from .test import load_net  # noqa: E402
 logger = logging.getLogger(__name__)
 
 PALETTE = np.array(voc_palette(), np.uint8).reshape(256, 3)  # RGB; 255 (ignore) is the VOC border colour
+CITYSCAPES_PALETTE = np.zeros((256, 3), np.uint8)
+CITYSCAPES_PALETTE[:len(CITYSCAPES_COLORS)] = CITYSCAPES_COLORS
 
 
-def colorize(labels: np.ndarray) -> np.ndarray:
-    """Class map (H, W) -> RGB uint8 (H, W, 3) in the VOC colours."""
-    return PALETTE[labels.astype(np.uint8)]
+def palette_for(dataset: str) -> np.ndarray:
+    """(256, 3) RGB: the Cityscapes train-id colours (as the original demo) for CityScape, else VOC's."""
+    return CITYSCAPES_PALETTE if dataset == "CityScape" else PALETTE
 
 
-def save_prediction(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str], out_dir: Path, stem: str
-                    ) -> List[Path]:
+def colorize(labels: np.ndarray, palette: np.ndarray = PALETTE) -> np.ndarray:
+    """Class map (H, W) -> RGB uint8 (H, W, 3) in the palette's colours (VOC by default)."""
+    return palette[labels.astype(np.uint8)]
+
+
+def save_prediction(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str], out_dir: Path, stem: str,
+                    palette: np.ndarray = PALETTE) -> List[Path]:
     """Write ``<stem>_seg.png`` and ``<stem>_overlay.png`` into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    color = colorize(labels)
+    color = colorize(labels, palette)
     seg_path, overlay_path = out_dir / f"{stem}_seg.png", out_dir / f"{stem}_overlay.png"
     if not cv2.imwrite(str(seg_path), color[:, :, ::-1]):
         raise OSError(f"{seg_path}: could not write the PNG")
@@ -64,7 +73,7 @@ def save_prediction(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str
     for ax in axes:
         ax.axis("off")
     present = [c for c in np.unique(labels) if c < len(names)]
-    fig.legend(handles=[Patch(color=PALETTE[c] / 255.0, label=names[c]) for c in present],
+    fig.legend(handles=[Patch(color=palette[c] / 255.0, label=names[c]) for c in present],
                loc="lower center", ncol=min(len(present), 7), fontsize=7, frameon=False)
     fig.savefig(overlay_path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -88,7 +97,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         img = load_image(image)
         labels = predict_labels(net, prepare_image(img, cfg.test_scales[0], cfg.network.PIXEL_MEANS),
                                 img.shape[:2], ctx)
-        paths = save_prediction(img, labels, names, Path(args.out), Path(image).stem)
+        paths = save_prediction(img, labels, names, Path(args.out), Path(image).stem,
+                                palette_for(cfg.dataset.dataset))
         logger.info("%s: classes %s -> %s", image, [names[c] for c in np.unique(labels) if c < len(names)],
                     ", ".join(map(str, paths)))
 

@@ -74,3 +74,17 @@ def test_prepare_image_resizes_and_subtracts_means():
     img = np.full((100, 200, 3), (103, 116, 123), np.uint8)
     data = prepare_image(img, (50, 1000), [103.0, 116.0, 123.0])
     assert data.shape == (3, 50, 100) and np.abs(data).max() < 1e-4
+
+
+def test_demo_colours_cityscapes_as_the_original_demo(tmp_path):
+    """deeplab.demo draws Cityscapes predictions in the train-id colours (road purple, car dark blue), VOC
+    ones in the VOC palette; the seg PNG holds exactly those colours."""
+    from deeplab.demo import palette_for, save_prediction
+    from dcn.data import CITYSCAPES_CLASSES
+    labels = np.array([[0, 13], [10, 255]], np.uint8)
+    city = palette_for("CityScape")
+    assert [tuple(city[c]) for c in (0, 13, 10, 255)] == [(128, 64, 128), (0, 0, 142), (70, 130, 180), (0, 0, 0)]
+    assert tuple(palette_for("PascalVOC")[1]) == (128, 0, 0)  # VOC aeroplane
+    seg, _ = save_prediction(np.zeros((2, 2, 3), np.uint8), labels, CITYSCAPES_CLASSES, tmp_path, "x", city)
+    rgb = cv2.imread(str(seg))[:, :, ::-1]
+    np.testing.assert_array_equal(rgb, city[labels])

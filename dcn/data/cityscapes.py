@@ -23,6 +23,12 @@ CITYSCAPES_CLASSES = (
     "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
     "motorcycle", "bicycle")
 
+# RGB colour of each train id (cityscapesScripts labels.py; the original DeepLab demo draws these); 255 black
+CITYSCAPES_COLORS = (
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
+    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
+    (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32))
+
 # labelId -> trainId for the 19 evaluated classes (cityscapesScripts labels.py);
 # every other id (void, parking, rail track, guard rail, bridge, tunnel, polegroup,
 # caravan, trailer, license plate) is ignored.
