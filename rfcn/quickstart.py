@@ -31,6 +31,7 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass, field, replace  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Dict, List, Optional, Tuple  # noqa: E402
 
@@ -146,6 +147,11 @@ def check_settings(out: Path, budget: Budget) -> None:
     _write_json(path, wanted)
 
 
+def _epochs_done(cfg: Config) -> int:
+    ckpt = find_last_checkpoint(Path(cfg.output_path), cfg.TRAIN.model_prefix)
+    return ckpt.epoch if ckpt is not None else 0
+
+
 def _final_checkpoint(cfg: Config):
     ckpt = find_last_checkpoint(Path(cfg.output_path), cfg.TRAIN.model_prefix)
     return ckpt if ckpt is not None and ckpt.epoch >= cfg.TRAIN.end_epoch else None
@@ -179,9 +185,7 @@ def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_pa
         logger.info("training %s: %d at a time, %d OpenMP thread(s) each", ", ".join(todo), parallel, threads)
         jobs = [TrainJob(name, ["-m", "rfcn.quickstart", "--out", str(out), "--train-variant", name],
                          Path(configs[name].output_path) / "train_stdout.log",
-                         (lambda cfg=configs[name]: getattr(find_last_checkpoint(Path(cfg.output_path),
-                                                                                 cfg.TRAIN.model_prefix), "epoch", 0)),
-                         configs[name].TRAIN.end_epoch) for name in todo]
+                         partial(_epochs_done, configs[name]), configs[name].TRAIN.end_epoch) for name in todo]
         run_jobs(jobs, parallel, threads, progress=progress)
     result = {}
     for name, cfg in configs.items():
