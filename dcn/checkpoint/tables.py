@@ -167,16 +167,18 @@ def _rpn_cls(arr: np.ndarray, net) -> np.ndarray:
     return class_major_to_anchor_major(arr, int(getattr(getattr(net, "spec", None), "rpn_classes", 2)))
 
 
-RFCN_TABLE = NetworkTable(
-    network="rfcn",
-    head=(
-        LayerRule("rpn_conv_3x3", "rpn_conv_3x3", "RPN 3x3 conv on res4b22_relu"),
+# the RPN on res4 of the single-map networks (R-FCN, Faster R-CNN)
+_RPN = (LayerRule("rpn_conv_3x3", "rpn_conv_3x3", "RPN 3x3 conv on res4b22_relu"),
         LayerRule("rpn_cls_score", "rpn_cls_score", "rows permuted: class-major (original) -> anchor-major (ours)",
                   transform=_rpn_cls),
-        LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "anchor-major (a*4 + coordinate) in both"),
+        LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "anchor-major (a*4 + coordinate) in both"))
+
+RFCN_TABLE = NetworkTable(
+    network="rfcn",
+    head=_RPN + (
         LayerRule("conv_new_1", "conv_new_1", "1x1 reduction to 1024 (inside our backbone block)"),
-        LayerRule("rfcn_cls", "rfcn_cls", "position-sensitive score maps 7*7*C"),
-        LayerRule("rfcn_bbox", "rfcn_bbox", "position-sensitive box maps 7*7*8; *_test arrays re-normalised",
+        LayerRule("rfcn_cls", "rfcn_cls", "position-sensitive score maps k*k*C (k = network.psroi_group_size, 7)"),
+        LayerRule("rfcn_bbox", "rfcn_bbox", "position-sensitive box maps k*k*8; *_test arrays re-normalised",
                   test_arrays=("rfcn", 2)),
         LayerRule("rfcn_cls_offset_t", "rfcn_cls_offset_t", "deformable PS RoI pooling offsets (dcn only)"),
         LayerRule("rfcn_bbox_offset_t", "rfcn_bbox_offset_t", "deformable PS RoI pooling offsets (dcn only)"),
@@ -203,11 +205,7 @@ _TWO_FC = (LayerRule("fc_new_1", "fc_new_1", "fc 256*7*7 -> 1024"),
 
 FASTER_RCNN_TABLE = NetworkTable(
     network="faster_rcnn",
-    head=(
-        LayerRule("rpn_conv_3x3", "rpn_conv_3x3", "RPN 3x3 conv on res4b22_relu"),
-        LayerRule("rpn_cls_score", "rpn_cls_score", "rows permuted: class-major (original) -> anchor-major (ours)",
-                  transform=_rpn_cls),
-        LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "anchor-major (a*4 + coordinate) in both"),
+    head=_RPN + (
         LayerRule("conv_new_1", "conv_new_1", "1x1 reduction 2048 -> 256 (inside our backbone block)"),
         LayerRule("offset", "offset", "deformable RoI pooling offset fc 256*7*7 -> 98 (dcn only; the "
                   "DeformablePSROIPooling 'offset_t' before it has no parameters)"),
