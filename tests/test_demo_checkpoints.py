@@ -210,3 +210,12 @@ def test_show_offsets_cli_on_the_demo_models(conv_demo, tmp_path):
     with pytest.raises(SystemExit, match="class 'cat5'"):
         main(["--cfg", str(PSROI_DEMO_CFG), "--params", str(psroi), "--image", str(image), "--out", str(out),
               "--boxes", "10,20,90,100,cat5"])
+
+
+def test_class_count_hint_counts_3x3_bins(psroi_demo):
+    """A COCO-sized (81-class) file into the 3x3 VOC demo net: the hint counts classes with k*k = 9 bins."""
+    _, net = psroi_demo
+    arrays = random_arrays(original_demo_rfcn(3, 0, psroi_offsets=True), 16)
+    arrays["arg:rfcn_cls_weight"] = mx.nd.zeros((9 * 81, 1024, 1, 1))
+    report, _ = match_params(net, "coco.params", arrays=arrays)
+    assert any("the file has 81 classes, the network 21" in h for h in report.hints), report.hints

@@ -159,7 +159,7 @@ def _hints(report: FitReport, net, kind: str) -> None:
         report.hints.append("the network has deformable layers the file lacks: use the plain (non-dcn) config")
     for fname, ours, fshape, nshape in report.mismatched:
         if ours.startswith(("rfcn_cls_weight", "score_weight")) and fshape:
-            k2 = 49 if ours.startswith("rfcn") else 1
+            k2 = getattr(getattr(net, "spec", None), "group_size", 7) ** 2 if ours.startswith("rfcn") else 1
             report.hints.append(f"{ours}: the file has {fshape[0] // k2} classes, the network "
                                 f"{nshape[0] // k2}: set dataset.NUM_CLASSES")
         elif ours in ("cls_score_weight", "bbox_pred_weight") and fshape:
