@@ -2,8 +2,9 @@
 
 As in the paper (section 2.1), the offsets come from a regular convolution over
 the same input with the same kernel, stride, padding and dilation (or another
-``offset_dilation``, padded to the same output size), initialised to zero (so training starts from the regular convolution) and trained with its
-own learning-rate multiplier.
+``offset_dilation``, padded to the same output size), initialised to zero (so
+training starts from the regular convolution) and trained with its own
+learning-rate multiplier.
 
 Parameter names follow the original MXNet symbols: a block created with
 ``prefix='res5a_branch2b_'`` owns ``res5a_branch2b_weight`` and
@@ -71,8 +72,8 @@ class _DeformableConvBase(HybridBlock):
                                          allow_deferred_init=True) if use_bias else None)
             self.offset = nn.Conv2D(
                 offset_channels_per_tap * num_deformable_group * kh * kw, kernel_size=(kh, kw),
-                strides=_pair(strides), dilation=offset_dilation,
-                padding=offset_conv_padding((kh, kw), _pair(padding), _pair(dilation), offset_dilation),
+                strides=self._kwargs["stride"], dilation=offset_dilation,
+                padding=offset_conv_padding((kh, kw), self._kwargs["pad"], self._kwargs["dilate"], offset_dilation),
                 in_channels=in_channels, weight_initializer="zeros", bias_initializer="zeros",
                 prefix="offset_")
         for p in self.offset.collect_params().values():
