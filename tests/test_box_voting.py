@@ -37,25 +37,28 @@ def test_postprocess_averages_after_nms():
     np.testing.assert_allclose(voted[0, 2:], 10 + 2 * 0.5 / 1.3 + np.array([0, 0, 40, 40]), rtol=1e-5)
 
 
-def _rfcn():
-    from rfcn.model import RFCN, RFCNSpec
+# the small detector both builders make: 18 layers, widths / 8, scratch input scale, no deformable convs
+SMALL = dict(num_classes=len(CLASSES) + 1, depth=18, width_divisor=8, anchor_scales=(2, 4, 8), input_scale=1 / 58.0,
+             num_deformable_layers=0)
+
+
+def _seeded_ready(build):
     mx.random.seed(0)
-    net = RFCN(RFCNSpec(num_classes=len(CLASSES) + 1, depth=18, width_divisor=8, anchor_scales=(2, 4, 8),
-                        input_scale=1 / 58.0, num_deformable_layers=0, deformable_psroi=False))
+    net = build()
     net.initialize_weights()
     net.hybridize()
     return net
+
+
+def _rfcn():
+    from rfcn.model import RFCN, RFCNSpec
+    return _seeded_ready(lambda: RFCN(RFCNSpec(deformable_psroi=False, **SMALL)))
 
 
 def _faster_rcnn():
     from fpn.config import make_net
     from fpn.spec import FasterRCNNSpec
-    mx.random.seed(0)
-    net = make_net(FasterRCNNSpec(num_classes=len(CLASSES) + 1, depth=18, width_divisor=8, anchor_scales=(2, 4, 8),
-                                  input_scale=1 / 58.0, num_deformable_layers=0, deformable_roi_pooling=True))
-    net.initialize_weights()
-    net.hybridize()
-    return net
+    return _seeded_ready(lambda: make_net(FasterRCNNSpec(deformable_roi_pooling=True, **SMALL)))
 
 
 @pytest.mark.parametrize("build", [_rfcn, _faster_rcnn], ids=["class_agnostic", "class_specific"])
