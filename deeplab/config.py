@@ -32,6 +32,7 @@ def width_divisor(cfg: Config) -> int:
 def model_spec(cfg: Config) -> DeepLabSpec:
     net = cfg.network
     return DeepLabSpec(num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
+                       norm=net.norm,
                        num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
                        dilation=net.dilation, offset_dilation=net.offset_dilation or DeepLabSpec.offset_dilation,
                        # a scratch net sees unit-scale input; pretrained (Caffe) weights expect raw pixel scale

@@ -30,6 +30,7 @@ class DeepLabSpec:
     num_classes: int                  # output maps: VOC 21 (20 + background), Cityscapes 19
     depth: int = 101
     width_divisor: int = 1            # >1 shrinks every width (CPU-sized experiments)
+    norm: str = "frozen_bn"            # backbone normalisation (dcn.modeling.norm)
     num_deformable_layers: int = 3    # paper Table 1: 0/1/2/3/6
     deformable_groups: int = 1        # the original DeepLab: one offset group (18-channel offsets)
     dilation: int = 2                 # conv5 atrous rate (paper Table 3: 2/4/6/8)
@@ -83,7 +84,7 @@ class DeepLab(HybridBlock):
             self.backbone = ResNetV1(ResNetV1Spec(
                 depth=spec.depth, num_deformable_layers=spec.num_deformable_layers,
                 deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
-                res5_dilation=spec.dilation, reduce_channels=0, out_stages=("res5",), width_divisor=div))
+                res5_dilation=spec.dilation, reduce_channels=0, out_stages=("res5",), width_divisor=div, norm=spec.norm))
             # the original initialises both 1x1 convs with N(0, 0.01) and zero bias
             self.fc6 = nn.Conv2D(max(spec.fc6_channels // div, 16), 1,
                                  weight_initializer=mx.init.Normal(0.01), prefix="fc6_")

@@ -54,7 +54,7 @@ def model_spec(cfg: Config) -> FasterRCNNSpec:
         if net.deformable_pyramid:
             raise ValueError("network.deformable_pyramid is an FPN option (symbol *_fpn_*)")
     return FasterRCNNSpec(
-        num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
+        num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg), norm=net.norm,
         num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
         offset_dilation=net.offset_dilation, dilation=net.dilation, deformable_roi_pooling=net.deformable_psroi,
         plain_roi_pooling=net.plain_roi_pooling,

@@ -38,7 +38,7 @@ class FPN(TwoStageDetector):
                 deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
                 res5_dilation=1,
                 out_stages=("res2", "res3", "res4", "res5"), width_divisor=spec.width_divisor,
-                deformable_stage_ends=(3, 4) if spec.deformable_pyramid else ()))
+                deformable_stage_ends=(3, 4) if spec.deformable_pyramid else (), norm=spec.norm))
             self.neck = FPNNeck(channels)
             self.rpn = RPNHead(spec.num_anchors, 2, spec.width(spec.rpn_channels))
             self.anchor_generators = []

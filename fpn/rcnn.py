@@ -28,6 +28,6 @@ class FasterRCNN(TwoStageDetector):
                 deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
                 res5_dilation=spec.dilation,
                 reduce_channels=spec.width(spec.reduce_channels), out_stages=("res4", "res5"),
-                width_divisor=spec.width_divisor))
+                width_divisor=spec.width_divisor, norm=spec.norm))
             self._add_rpn(spec.num_anchors, 2, spec.width(spec.rpn_channels), spec.feat_stride)
             self.head = FasterRCNNHead(spec)

@@ -15,6 +15,7 @@ class FasterRCNNSpec:
     num_classes: int                      # including background (VOC 21, COCO 81)
     depth: int = 101
     width_divisor: int = 1                # >1 shrinks every width (CPU-sized experiments)
+    norm: str = "frozen_bn"                # backbone normalisation (dcn.modeling.norm)
     num_deformable_layers: int = 3        # last n 3x3 convs deformable (paper Table 1 rows; FPN: 3 = res5a-c)
     deformable_groups: int = 4
     offset_dilation: int = 0              # offset convs' dilation (0 = the deformable conv's)

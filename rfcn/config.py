@@ -37,6 +37,7 @@ def model_spec(cfg: Config) -> RFCNSpec:
         raise ValueError("this R-FCN regresses class-agnostic boxes (the original's 7*7*8 maps); "
                          "set CLASS_AGNOSTIC: true")
     return RFCNSpec(num_classes=cfg.dataset.NUM_CLASSES, depth=net.depth, width_divisor=width_divisor(cfg),
+                    norm=net.norm,
                     num_deformable_layers=net.num_deformable_layers, deformable_groups=net.deformable_groups,
                     offset_dilation=net.offset_dilation, dilation=net.dilation,
                     deformable_psroi=net.deformable_psroi, group_size=net.psroi_group_size,

@@ -29,6 +29,7 @@ class RFCNSpec:
     num_classes: int                      # including background (VOC 21, COCO 81)
     depth: int = 101
     width_divisor: int = 1                # >1 shrinks every width (CPU-sized experiments)
+    norm: str = "frozen_bn"                # backbone normalisation (dcn.modeling.norm)
     num_deformable_layers: int = 3        # 0/1/2/3/6 deformable 3x3 convs (paper Table 1)
     deformable_groups: int = 4
     offset_dilation: int = 0              # offset convs' dilation (0 = the deformable conv's)
@@ -65,7 +66,7 @@ class RFCN(TwoStageDetector):
                 deformable_groups=spec.deformable_groups, offset_dilation=spec.offset_dilation,
                 res5_dilation=spec.dilation,
                 reduce_channels=0 if spec.class_aware_rpn else max(spec.reduce_channels // div, 16),
-                out_stages=("res5",) if spec.class_aware_rpn else ("res4", "res5"), width_divisor=div))
+                out_stages=("res5",) if spec.class_aware_rpn else ("res4", "res5"), width_divisor=div, norm=spec.norm))
             self._add_rpn(spec.num_anchors, spec.rpn_classes, max(spec.rpn_channels // div, 16), spec.feat_stride)
             self.head = None if spec.class_aware_rpn else RFCNHead(
                 spec.num_classes, spec.group_size, spec.deformable_psroi, 1.0 / spec.feat_stride,

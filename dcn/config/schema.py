@@ -48,6 +48,10 @@ class NetworkConfig:
     pretrained: str = _f("", "prefix of pretrained backbone parameters ('' = none / random init)")
     pretrained_epoch: int = _f(0, "epoch number of the pretrained parameter file")
     depth: int = _f(101, "ResNet-v1 backbone depth", choices=(18, 34, 50, 101, 152))
+    norm: str = _f("frozen_bn", "backbone normalisation: frozen_bn (fixed statistics: pretrained backbones, the "
+                   "original), gn (GroupNorm: training from scratch with one image per step) or bn (batch "
+                   "statistics, running averages at test: classification pretraining)",
+                   choices=("frozen_bn", "gn", "bn"))
     num_deformable_layers: int = _f(
         0, "how many of the last 3x3 convs are deformable (paper Table 1: 0/1/2/3 in res5, 6 = res5 + last 3 of res4)",
         choices=(0, 1, 2, 3, 6))

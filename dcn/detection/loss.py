@@ -15,7 +15,7 @@ protocol) only the head is trained on those.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -69,13 +69,13 @@ def _accuracy(logits: mx.nd.NDArray, labels: mx.nd.NDArray, valid: mx.nd.NDArray
 
 
 def rpn_loss(logits: mx.nd.NDArray, deltas: mx.nd.NDArray, anchors: mx.nd.NDArray, gt_boxes: np.ndarray,
-             gt_labels: np.ndarray, im_info: mx.nd.NDArray, params: AnchorTargetParams, class_aware: bool = False
-             ) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:
+             gt_labels: np.ndarray, im_info: mx.nd.NDArray, params: AnchorTargetParams, class_aware: bool = False,
+             rng: Optional[np.random.Generator] = None) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:
     """RPN loss of one image (logits (1, N, K), deltas (1, N, 4), anchors (1, N, 4)) and its metrics."""
     ctx = logits.context
     height, width = (float(v) for v in im_info[0, :2].asnumpy())
     labels, targets, weights = anchor_targets(anchors[0].asnumpy(), gt_boxes, gt_labels, height, width,
-                                              params, class_aware)
+                                              params, class_aware, rng)
     labels_nd = mx.nd.array(labels, ctx=ctx)
     nll, valid = cross_entropy(logits[0], labels_nd)
     rpn_cls = nll.sum() / mx.nd.maximum(valid.sum(), 1)
@@ -128,7 +128,7 @@ def detector_loss(net, batch: Dict[str, mx.nd.NDArray], params: TrainParams, rng
     else:
         class_aware = getattr(net.spec, "class_aware_rpn", False)
         loss, metrics = rpn_loss(logits, deltas, anchors, gt_boxes, gt_labels, batch["im_info"], params.anchor,
-                                 class_aware)
+                                 class_aware, rng)
         if class_aware:
             return loss, metrics
         with autograd.pause():

@@ -36,7 +36,8 @@ def train_params(cfg: Config) -> TrainParams:
                                       bg_thresh_hi=t.BG_THRESH_HI, bg_thresh_lo=t.BG_THRESH_LO,
                                       bbox_means=tuple(t.BBOX_MEANS), bbox_stds=tuple(t.BBOX_STDS)),
         anchor=AnchorTargetParams(batch_size=t.RPN_BATCH_SIZE, fg_fraction=t.RPN_FG_FRACTION,
-                                  positive_overlap=t.RPN_POSITIVE_OVERLAP, negative_overlap=t.RPN_NEGATIVE_OVERLAP),
+                                  positive_overlap=t.RPN_POSITIVE_OVERLAP, negative_overlap=t.RPN_NEGATIVE_OVERLAP,
+                                  clobber_positives=t.RPN_CLOBBER_POSITIVES),
         rpn_pre_nms_top_n=t.RPN_PRE_NMS_TOP_N, rpn_post_nms_top_n=t.RPN_POST_NMS_TOP_N,
         rpn_nms_thresh=t.RPN_NMS_THRESH, rpn_min_size=t.RPN_MIN_SIZE, ohem=t.ENABLE_OHEM,
         batch_rois_ohem=t.BATCH_ROIS_OHEM)

@@ -1,11 +1,12 @@
 """Training targets of one image (numpy; a few thousand anchors and a few
 hundred RoIs, so this costs little next to the network).
 
-* ``anchor_targets``: the original ``assign_anchor`` via gluoncv's
-  ``RPNTargetSampler`` (positive IoU >= 0.7 or best anchor of a ground-truth
-  box, negative < 0.3, anchors crossing the border ignored, 256 sampled, at
-  most half positive); labels are the ground-truth class + 1 for the
-  class-aware RPN.
+* ``anchor_targets``: the original ``assign_anchor`` (positive IoU >= 0.7 or
+  best anchor of a ground-truth box, which stays positive even under the
+  negative threshold, negative < 0.3, anchors crossing the border ignored, 256
+  sampled, at most half positive); labels are the ground-truth class + 1 for
+  the class-aware RPN. (gluoncv's ``RPNTargetSampler`` applies the negative
+  rule last, so a small object's best anchor became background.)
 * ``proposal_targets``: the original ``proposal_target``: proposals plus the
   ground-truth boxes, foreground IoU >= FG_THRESH, background in
   [BG_THRESH_LO, BG_THRESH_HI), FG_FRACTION of ``batch_rois`` foreground
@@ -18,10 +19,9 @@ Box deltas use gluoncv's center encoder; boxes are handled as ``x2 - x1`` wide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
-from gluoncv.model_zoo.rcnn.rpn.rpn_target import RPNTargetSampler
 from gluoncv.nn.coder import NumPyNormalizedBoxCenterEncoder
 from gluoncv.utils.bbox import bbox_iou
 
@@ -35,6 +35,7 @@ class AnchorTargetParams:
     positive_overlap: float = 0.7
     negative_overlap: float = 0.3
     allowed_border: float = 0.0
+    clobber_positives: bool = False  # RPN_CLOBBER_POSITIVES: the negative rule applied after the positive ones
 
 
 @dataclass
@@ -71,30 +72,69 @@ def _encode(boxes: np.ndarray, gt: np.ndarray, matches: np.ndarray, positive: np
     return targets[0].astype(np.float32), masks[0].astype(np.float32)
 
 
+def assign_anchor_labels(ious: np.ndarray, valid: np.ndarray, params: AnchorTargetParams,
+                         rng: np.random.Generator) -> np.ndarray:
+    """The original ``assign_anchor`` labelling from (N, M) anchor/ground-truth IoUs.
+
+    ``valid`` (N,): anchors that may be sampled (inside the image). Returns (N,)
+    labels -1 ignore, 0 background, 1 object. Negatives (IoU < NEG) are set first,
+    then each object's best anchors (ties included) and every anchor with IoU >= POS
+    become positive, so an object's best anchor stays positive even when its IoU is
+    under the negative threshold (``RPN_CLOBBER_POSITIVES: false``; ``true`` applies
+    the negative rule last). An object overlapping no valid anchor (best IoU 0) gets
+    none (the original would then mark every zero-IoU anchor positive). At most
+    ``fg_fraction * batch_size`` positives and ``batch_size - positives`` negatives
+    are kept, drawn without replacement.
+    """
+    n, m = ious.shape
+    labels = np.full(n, -1, np.int32)
+    if m == 0:  # no object: every valid anchor is background
+        labels[valid] = 0
+    else:
+        ious = np.where(valid[:, None], ious, -1.0)
+        max_iou = ious.max(axis=1)
+        gt_max = ious.max(axis=0)
+        best = ((ious == gt_max[None, :]) & (gt_max[None, :] > 0)).any(axis=1)
+        negative = valid & (max_iou < params.negative_overlap)
+        if not params.clobber_positives:
+            labels[negative] = 0
+        labels[best] = 1
+        labels[valid & (max_iou >= params.positive_overlap)] = 1
+        if params.clobber_positives:
+            labels[negative] = 0
+    max_fg = int(params.fg_fraction * params.batch_size)
+    fg = np.flatnonzero(labels == 1)
+    if len(fg) > max_fg:
+        labels[rng.choice(fg, len(fg) - max_fg, replace=False)] = -1
+    max_bg = params.batch_size - int((labels == 1).sum())
+    bg = np.flatnonzero(labels == 0)
+    if len(bg) > max_bg:
+        labels[rng.choice(bg, len(bg) - max_bg, replace=False)] = -1
+    return labels
+
+
 def anchor_targets(anchors: np.ndarray, gt_boxes: np.ndarray, gt_labels: np.ndarray, height: float,
-                   width: float, params: AnchorTargetParams = AnchorTargetParams(), class_aware: bool = False
-                   ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   width: float, params: AnchorTargetParams = AnchorTargetParams(), class_aware: bool = False,
+                   rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns labels (N,) (-1 ignore, 0 background, 1 object or class + 1),
-    box targets (N, 4) and box weights (N, 4)."""
+    box targets (N, 4) and box weights (N, 4) (:func:`assign_anchor_labels`; anchors
+    crossing the image border by more than ``allowed_border`` are never sampled).
+    Box targets of positives are towards the object each overlaps most."""
+    rng = rng if rng is not None else np.random.default_rng(np.random.randint(2 ** 31))
     anchors = np.asarray(anchors, np.float32).reshape(-1, 4)
     gt = _safe_gt(gt_boxes)
     b = params.allowed_border
     inside = ((anchors[:, 0] >= -b) & (anchors[:, 1] >= -b) & (anchors[:, 2] < width + b)
               & (anchors[:, 3] < height + b))
-    if len(gt) == 0:  # no object: background only
-        ious = np.zeros((len(anchors), 1), np.float32)
-    else:
-        ious = bbox_iou(anchors, gt).astype(np.float32)
-    ious[~inside] = -1.0  # never sampled
-    sampler = RPNTargetSampler(params.batch_size, params.positive_overlap, params.negative_overlap,
-                               params.fg_fraction)
-    samples, matches = sampler(ious)
+    ious = bbox_iou(anchors, gt).astype(np.float32) if len(gt) else np.zeros((len(anchors), 0), np.float32)
+    labels = assign_anchor_labels(ious, inside, params, rng)
     if len(gt) == 0:
-        samples = np.where(samples > 0, 0.0, samples)
-    labels = np.full(len(anchors), -1, np.int32)
-    labels[samples < 0] = 0
-    pos = samples > 0
-    labels[pos] = (np.asarray(gt_labels, np.int32)[matches[pos]] + 1) if class_aware else 1
+        z = np.zeros((len(anchors), 4), np.float32)
+        return labels, z, z.copy()
+    matches = ious.argmax(axis=1)
+    pos = labels > 0
+    if class_aware:
+        labels[pos] = np.asarray(gt_labels, np.int32)[matches[pos]] + 1
     targets, weights = _encode(anchors, gt, matches, pos, RPN_STDS)
     return labels, targets, weights
 

@@ -2,7 +2,8 @@
 
 As the original ``resnet_v1_101_*`` symbols (paper section 2.3):
 * stride on the 1x1 ``branch2a`` conv of the first block of a stage;
-* BatchNorm with frozen statistics (``use_global_stats``), eps 1e-5;
+* BatchNorm with frozen statistics (``use_global_stats``), eps 1e-5, by default
+  (``norm``: batch-statistics BN for pretraining, GroupNorm from scratch: ``dcn.modeling.norm``);
 * conv5 with stride 1 and dilation 2 by default (effective stride 16); the
   dilation is configurable (2, 4, 6, 8 for the paper's Table 3) and
   ``res5_dilation=1`` gives the plain stride-32 conv5 used by FPN;
@@ -29,6 +30,8 @@ from mxnet.gluon import HybridBlock, nn
 
 from operators.blocks import DeformableConv2D
 
+from ..norm import NORM_KINDS, make_norm
+
 # depth -> (block type, blocks per stage res2..res5)
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
@@ -48,8 +51,8 @@ def block_names(stage: int, count: int, depth: int) -> list[str]:
     return [chr(ord("a") + i) for i in range(count)]
 
 
-def _bn(name: str) -> nn.BatchNorm:
-    return nn.BatchNorm(use_global_stats=True, epsilon=1e-5, prefix=f"bn{name}_")
+def _bn(name: str, channels: int = 0, norm: str = "frozen_bn") -> HybridBlock:
+    return make_norm(norm, channels, prefix=f"bn{name}_")
 
 
 def _conv(name: str, channels: int, kernel: int, stride: int = 1, dilation: int = 1) -> nn.Conv2D:
@@ -74,18 +77,18 @@ class BottleneckV1(HybridBlock):
 
     def __init__(self, name: str, mid: int, out: int, stride: int, dilation: int, projection: bool,
                  deformable: bool = False, deformable_groups: int = 1, offset_lr_mult: float = 1.0,
-                 offset_dilation: int = 0):
+                 offset_dilation: int = 0, norm: str = "frozen_bn"):
         super().__init__(prefix="")
         with self.name_scope():
             self.branch2a = _conv(f"{name}_branch2a", mid, 1, stride)
-            self.bn2a = _bn(f"{name}_branch2a")
+            self.bn2a = _bn(f"{name}_branch2a", mid, norm)
             self.branch2b = _conv3x3(f"{name}_branch2b", mid, 1, dilation, deformable,
                                      deformable_groups, offset_lr_mult, offset_dilation)
-            self.bn2b = _bn(f"{name}_branch2b")
+            self.bn2b = _bn(f"{name}_branch2b", mid, norm)
             self.branch2c = _conv(f"{name}_branch2c", out, 1)
-            self.bn2c = _bn(f"{name}_branch2c")
+            self.bn2c = _bn(f"{name}_branch2c", out, norm)
             self.branch1 = _conv(f"{name}_branch1", out, 1, stride) if projection else None
-            self.bn1 = _bn(f"{name}_branch1") if projection else None
+            self.bn1 = _bn(f"{name}_branch1", out, norm) if projection else None
 
     def hybrid_forward(self, F, x):
         y = F.relu(self.bn2a(self.branch2a(x)))
@@ -100,16 +103,16 @@ class BasicBlockV1(HybridBlock):
 
     def __init__(self, name: str, mid: int, out: int, stride: int, dilation: int, projection: bool,
                  deformable: bool = False, deformable_groups: int = 1, offset_lr_mult: float = 1.0,
-                 offset_dilation: int = 0):
+                 offset_dilation: int = 0, norm: str = "frozen_bn"):
         super().__init__(prefix="")
         with self.name_scope():
             self.branch2a = _conv(f"{name}_branch2a", out, 3, stride, dilation)
-            self.bn2a = _bn(f"{name}_branch2a")
+            self.bn2a = _bn(f"{name}_branch2a", out, norm)
             self.branch2b = _conv3x3(f"{name}_branch2b", out, 1, dilation, deformable,
                                      deformable_groups, offset_lr_mult, offset_dilation)
-            self.bn2b = _bn(f"{name}_branch2b")
+            self.bn2b = _bn(f"{name}_branch2b", out, norm)
             self.branch1 = _conv(f"{name}_branch1", out, 1, stride) if projection else None
-            self.bn1 = _bn(f"{name}_branch1") if projection else None
+            self.bn1 = _bn(f"{name}_branch1", out, norm) if projection else None
 
     def hybrid_forward(self, F, x):
         y = F.relu(self.bn2a(self.branch2a(x)))
@@ -130,6 +133,7 @@ class ResNetV1Spec:
     out_stages: Sequence[str] = ("res4", "res5")
     width_divisor: int = 1          # >1 shrinks every width, for CPU-sized experiments
     deformable_stage_ends: Sequence[int] = ()  # also the last block of these stages (FPN: (3, 4))
+    norm: str = "frozen_bn"         # dcn.modeling.norm.NORM_KINDS
 
     def validate(self) -> None:
         if self.depth not in DEPTHS:
@@ -137,6 +141,8 @@ class ResNetV1Spec:
         if self.num_deformable_layers not in DEFORMABLE_LAYER_CHOICES:
             raise ValueError(f"num_deformable_layers must be one of {DEFORMABLE_LAYER_CHOICES}, "
                              f"got {self.num_deformable_layers}")
+        if self.norm not in NORM_KINDS:
+            raise ValueError(f"norm must be one of {NORM_KINDS}, got {self.norm!r}")
         if self.offset_dilation < 0:
             raise ValueError(f"offset_dilation must be >= 0 (0 = as the deformable conv), got {self.offset_dilation}")
         if self.res5_dilation < 1:
@@ -197,7 +203,7 @@ class ResNetV1(StagedBackbone):
         div = spec.width_divisor
         with self.name_scope():
             self.conv1 = nn.Conv2D(64 // div, 7, strides=2, padding=3, use_bias=False, prefix="conv1_")
-            self.bn_conv1 = nn.BatchNorm(use_global_stats=True, epsilon=1e-5, prefix="bn_conv1_")
+            self.bn_conv1 = make_norm(spec.norm, 64 // div, prefix="bn_conv1_")
             self.pool1 = nn.MaxPool2D(pool_size=3, strides=2, padding=0, ceil_mode=True)
             self.stages = []
             for s, (count, width) in enumerate(zip(counts, STAGE_WIDTHS)):
@@ -215,7 +221,7 @@ class ResNetV1(StagedBackbone):
                                           projection=(i == 0), deformable=name in deformable,
                                           deformable_groups=spec.deformable_groups,
                                           offset_lr_mult=spec.offset_lr_mult,
-                                          offset_dilation=spec.offset_dilation))
+                                          offset_dilation=spec.offset_dilation, norm=spec.norm))
                 self.register_child(seq, f"res{stage}")
                 self.stages.append(seq)
             self.conv_new_1 = (nn.Conv2D(spec.reduce_channels, 1, prefix="conv_new_1_")
