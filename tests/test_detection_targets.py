@@ -87,3 +87,36 @@ def test_no_object_gives_background_only():
                                               AnchorTargetParams(batch_size=32), rng=rng)
     assert set(np.unique(labels)) <= {-1, 0} and (labels == 0).sum() == 32
     assert not weights.any() and not targets.any()
+
+
+def test_rpn_and_head_box_coding_round_trip():
+    """Targets encoded for training decode back to the ground truth at test time (RPN: unnormalised deltas;
+    head: BBOX_MEANS/STDS), and the deltas agree with the original bbox_transform (centres exactly; log sizes
+    up to its +1 pixel width convention)."""
+    import mxnet as mx
+
+    from dcn.detection.inference import DetectParams, decode_head_boxes
+    from dcn.detection.rpn import decode_boxes
+    from dcn.detection.targets import ProposalTargetParams, proposal_targets
+
+    rng = np.random.default_rng(4)
+    anchors, gt = random_case(rng, n_anchors=800, n_gt=3)
+    labels, targets, _ = anchor_targets(anchors, gt, np.arange(3), 200, 200, AnchorTargetParams(batch_size=BIG),
+                                        rng=rng)
+    pos = np.flatnonzero(labels > 0)
+    match = bbox_iou(anchors, gt).argmax(1)[pos]
+    dec = decode_boxes(mx.nd.array(targets[pos][None]), mx.nd.array(anchors[pos][None]), (1, 1, 1, 1))[0]
+    np.testing.assert_allclose(dec.asnumpy(), gt[match], atol=2e-3)
+    ex, g = anchors[pos], gt[match]
+    ew, gw = ex[:, 2] - ex[:, 0] + 1, g[:, 2] - g[:, 0] + 1
+    orig_dx = ((g[:, 0] + 0.5 * (gw - 1)) - (ex[:, 0] + 0.5 * (ew - 1))) / ew  # bbox_transform
+    np.testing.assert_allclose(targets[pos, 0] * (ew - 1) / ew, orig_dx, rtol=1e-4, atol=1e-5)
+
+    means, stds = (0.01, -0.02, 0.03, 0.0), (0.1, 0.1, 0.2, 0.2)
+    rois = gt.repeat(20, 0) + rng.normal(0, 3, (60, 4)).astype(np.float32)
+    p = ProposalTargetParams(num_classes=4, batch_rois=64, fg_fraction=1.0, bbox_means=means, bbox_stds=stds)
+    r, lab, t, w = proposal_targets(rois, gt, np.arange(3), p, rng)
+    fg = lab > 0
+    boxes = decode_head_boxes(mx.nd.array(t[fg]), mx.nd.array(r[fg]), DetectParams(bbox_means=means,
+                                                                                  bbox_stds=stds)).asnumpy()
+    np.testing.assert_allclose(boxes, gt[bbox_iou(r[fg], gt).argmax(1)], atol=2e-3)
