@@ -1,4 +1,5 @@
-"""Evaluate a detector on ``dataset.test_image_set`` (VOC AP at IoU 0.5 and 0.7), and the
+"""Evaluate a detector on ``dataset.test_image_set`` (VOC AP at IoU 0.5 and 0.7, and COCO-style AP of
+small / medium / large objects), and the
 shared ``test`` entry point of the detection packages.
 
 Every TEST scale (``TEST_SCALES``; one = single-scale) is run and merged before
@@ -19,6 +20,7 @@ from dcn.config import Config, add_config_args, config_from_args
 from dcn.data.batching import det_sample_to_nd
 from dcn.engine import make_contexts
 from dcn.evaluation import VOCDetectionEvaluator, VOCResult
+from dcn.evaluation.size_ap import SizeAPEvaluator
 
 from .data import class_names, load_dataset, make_transform
 from .inference import DetectParams, detect_multiscale
@@ -42,6 +44,7 @@ def evaluate(net, cfg: Config, params: Optional[DetectParams] = None, max_images
         logger.info("multi-scale test: %s, merged before %s", cfg.test_scales,
                     f"{params.softnms_method} soft-NMS" if params.use_softnms else "NMS")
     evaluator = VOCDetectionEvaluator(class_names(cfg), (0.5, 0.7))
+    by_size = SizeAPEvaluator(len(class_names(cfg)), (0.5, 0.7))
     n = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     for i in tqdm(range(n), desc="test", disable=not progress, leave=False):
         img, rec = dataset[i]
@@ -54,7 +57,10 @@ def evaluate(net, cfg: Config, params: Optional[DetectParams] = None, max_images
                 rois.append(mx.nd.array(boxes, ctx=ctx))
         dets = detect_multiscale(net, inputs, params, rois if fixed is not None else None)
         evaluator.update_record(rec, dets[:, 2:6], dets[:, 0], dets[:, 1])
-    return evaluator.evaluate()
+        by_size.update(dets[:, 2:6], dets[:, 0], dets[:, 1], rec.boxes, rec.labels, rec.difficult)
+    result = evaluator.evaluate()
+    result.by_size = by_size.evaluate()
+    return result
 
 
 def run_test_cli(load_net: LoadNet, argv: Optional[List[str]] = None, description: str = "") -> VOCResult:

@@ -9,7 +9,7 @@ The two AP integrations are gluoncv's ``VOCMApMetric`` / ``VOC07MApMetric``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -51,6 +51,7 @@ class VOCResult:
 
     class_names: Tuple[str, ...]
     ap: Dict[Tuple[float, str], np.ndarray]
+    by_size: Dict[str, float] = field(default_factory=dict)  # COCO-style AP per object size (.size_ap)
 
     def map(self, iou: float = 0.5, metric: str = "area") -> float:
         aps = self.ap[(iou, metric)]
@@ -61,6 +62,7 @@ class VOCResult:
         out = {}
         for iou, metric in self.ap:
             out[f"mAP@{iou:g}" + ("_07" if metric == "11point" else "")] = self.map(iou, metric)
+        out.update(self.by_size)
         return out
 
     def table(self) -> str:
