@@ -150,3 +150,12 @@ def test_overrides_linking_two_keys_do_not_depend_on_their_order():
         assert cfg.TRAIN.BATCH_ROIS == 128 and not cfg.TRAIN.ENABLE_OHEM
     with pytest.raises(ConfigError, match="needs ENABLE_OHEM"):
         load_config(cfg_file, ["TRAIN.ENABLE_OHEM=false", "TRAIN.BATCH_ROIS=-1"])
+
+
+def test_pretrained_backbone_needs_frozen_batchnorm():
+    cfg_file = "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"  # GroupNorm from scratch
+    with pytest.raises(ConfigError, match="network.norm.*frozen_bn"):
+        load_config(cfg_file, ["network.pretrained=./model/pretrained_model/synthetic_resnet_v1_18_w4"])
+    cfg = load_config(cfg_file, ["network.pretrained=./model/pretrained_model/synthetic_resnet_v1_18_w4",
+                                 "network.norm=frozen_bn"])
+    assert cfg.network.norm == "frozen_bn"

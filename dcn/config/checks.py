@@ -37,6 +37,9 @@ def check(cfg: Config) -> None:
     _need(len(net.ANCHOR_SCALES) > 0 and len(net.ANCHOR_RATIOS) > 0, "network.ANCHOR_SCALES",
           "anchor scales and ratios must be non-empty")
     _need(len(net.RPN_FEAT_STRIDE) > 0, "network.RPN_FEAT_STRIDE", "must be non-empty")
+    _need(not net.pretrained or net.norm == "frozen_bn", "network.norm",
+          f"a pretrained backbone (network.pretrained) brings BatchNorm statistics to freeze: use frozen_bn, "
+          f"got {net.norm}")
     for name in ("FIXED_PARAMS", "FIXED_PARAMS_SHARED"):
         for i, pattern in enumerate(getattr(net, name)):
             try:

@@ -61,13 +61,19 @@ def missing_file_message(path: Path, depth: int = 101) -> str:
             f"  * gluoncv's resnet{depth}_v1-<hash>.params (written to ~/.mxnet/models/ by "
             f"gluoncv.model_zoo.get_model('resnet{depth}_v1', pretrained=True) on a machine with internet), "
             f"with network.pretrained set to that file's path.\n"
-            "Nothing is downloaded at run time.")
+            "Nothing is downloaded at run time. (For the synthetic data, `python -m dcn.pretrain --cfg CFG` trains "
+            f"./model/pretrained_model/synthetic_resnet_v1_{depth}_w4 instead, which is also made on first use.)")
 
 
 def resolve_pretrained_path(prefix: str, epoch: int = 0) -> Path:
     """``prefix-000E.params``, or ``prefix`` itself when it names a ``.params`` file."""
     path = Path(prefix) if str(prefix).endswith(".params") else Path(f"{prefix}-{epoch:04d}.params")
     if not path.is_file():
+        # a synthetic-pretrained backbone (.../synthetic_resnet_v1_{depth}_w{div}) is trained on first use
+        from dcn.pretrain import ensure_for_prefix
+        made = ensure_for_prefix(str(prefix), epoch)
+        if made is not None:
+            return made
         raise FileNotFoundError(missing_file_message(path))
     return path
 
@@ -229,6 +235,10 @@ def load_pretrained(net: gluon.Block, prefix: str, epoch: int = 0, *, allow_miss
     Returns the number of parameters loaded. Raises ``FileNotFoundError`` (saying
     where to put the file) or :class:`dcn.checkpoint.ParamMismatchError`.
     """
+    norm = find_backbone(net).spec.norm
+    if norm != "frozen_bn":
+        raise ValueError(f"network.pretrained: an ImageNet-style backbone brings BatchNorm statistics to freeze; "
+                         f"set network.norm: frozen_bn (got {norm!r}: that network has no place for them)")
     path = resolve_pretrained_path(prefix, epoch)
     arrays = read_params(path)
     gluoncv = is_gluoncv_file(list(arrays))
