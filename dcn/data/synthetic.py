@@ -141,14 +141,7 @@ def _try_place(rng: np.random.Generator, img: np.ndarray, label: int, size: int,
         left = int((v & ~mask_in).sum())
         if left < max(MIN_AREA, MIN_VISIBLE_FRACTION * fa):
             return None
-    # object texture: a colour far from what it covers (else the object would be
-    # invisible and its label noise), varied by a mild pattern
-    c1 = S.random_color(rng)
-    covered = img[mask_in].mean(0)
-    if np.abs(c1 - covered).sum() < 150:
-        c1 = np.where(covered > 127, covered - rng.uniform(90, 127, 3), covered + rng.uniform(90, 127, 3))
-    c2 = np.clip(c1 + rng.uniform(-50, 50, 3), 0, 255)
-    kind = ("flat", "gradient", "stripes", "noise")[int(rng.integers(4))]
+    c1, c2, kind = S.object_paint(rng, img[mask_in].mean(0))
     tex = np.zeros((size, size, 3), np.float32)
     tex[iy0:iy1, ix0:ix1] = S.texture(iy1 - iy0, ix1 - ix0, rng, kind, c1, c2)
     return mask_in, area, inside < area, tex

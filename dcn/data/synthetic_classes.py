@@ -237,12 +237,7 @@ def _place(rng: np.random.Generator, canvas: np.ndarray, size: int) -> np.ndarra
 
 def _paint_object(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> None:
     """Texture the object as ``synthetic._try_place``: a colour far from what it covers, mild pattern."""
-    c1 = S.random_color(rng)
-    covered = img[mask].mean(0)
-    if np.abs(c1 - covered).sum() < 150:
-        c1 = np.where(covered > 127, covered - rng.uniform(90, 127, 3), covered + rng.uniform(90, 127, 3))
-    c2 = np.clip(c1 + rng.uniform(-50, 50, 3), 0, 255)
-    kind = ("flat", "gradient", "stripes", "noise")[int(rng.integers(4))]
+    c1, c2, kind = S.object_paint(rng, img[mask].mean(0))
     size = img.shape[0]
     img[mask] = S.texture(size, size, rng, kind, c1, c2)[mask]
 

@@ -126,6 +126,16 @@ def random_color(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0, 255, 3)
 
 
+def object_paint(rng: np.random.Generator, covered: np.ndarray) -> Tuple[np.ndarray, np.ndarray, str]:
+    """(c1, c2, texture kind) of an object over pixels of mean colour ``covered``: a colour far from
+    what it covers (else the object would be invisible and its label noise), varied by a mild pattern."""
+    c1 = random_color(rng)
+    if np.abs(c1 - covered).sum() < 150:
+        c1 = np.where(covered > 127, covered - rng.uniform(90, 127, 3), covered + rng.uniform(90, 127, 3))
+    c2 = np.clip(c1 + rng.uniform(-50, 50, 3), 0, 255)
+    return c1, c2, ("flat", "gradient", "stripes", "noise")[int(rng.integers(4))]
+
+
 def texture(h: int, w: int, rng: np.random.Generator, kind: str, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
     """float32 (h, w, 3) BGR texture blending c1 and c2 by a pattern in [0, 1]."""
     if kind == "flat":
