@@ -79,6 +79,11 @@ VARIANTS: Tuple[Variant, ...] = (
 )
 
 
+# The quickstart's narrow ResNet-50 trains from scratch (the synthetic config fine-tunes a pretrained
+# ResNet-18/4): GroupNorm, nothing frozen, the scratch lr measured for R-FCN
+SCRATCH = ("network.pretrained=", "network.norm=gn", "network.FIXED_PARAMS=[]", "TRAIN.lr=0.03")
+
+
 @dataclass(frozen=True)
 class Budget:
     """What every variant gets; saved in ``<out>/settings.json`` (a rerun must match)."""
@@ -117,7 +122,7 @@ class Outcome:
 
 def variant_config(out: Path, variant: Variant, budget: Budget) -> Config:
     data = out / "data"
-    sets = [f"symbol=resnet_v1_50_w{budget.width_divisor}_rfcn_dcn", "network.depth=50",
+    sets = [f"symbol=resnet_v1_50_w{budget.width_divisor}_rfcn_dcn", "network.depth=50", *SCRATCH,
             f"dataset.dataset_path={data}", f"dataset.root_path={data}", f"dataset.num_images={budget.num_images}",
             f"SCALES=[{budget.scale},{budget.scale}]", f"TRAIN.end_epoch={budget.epochs}",
             f"TRAIN.lr_step=[{budget.lr_step}]", f"TRAIN.FLIP={'true' if budget.flip else 'false'}",

@@ -153,9 +153,9 @@ def test_overrides_linking_two_keys_do_not_depend_on_their_order():
 
 
 def test_pretrained_backbone_needs_frozen_batchnorm():
-    cfg_file = "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"  # GroupNorm from scratch
+    cfg_file = "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"  # pretrained, frozen BN
+    assert load_config(cfg_file).network.norm == "frozen_bn"
     with pytest.raises(ConfigError, match="network.norm.*frozen_bn"):
-        load_config(cfg_file, ["network.pretrained=./model/pretrained_model/synthetic_resnet_v1_18_w4"])
-    cfg = load_config(cfg_file, ["network.pretrained=./model/pretrained_model/synthetic_resnet_v1_18_w4",
-                                 "network.norm=frozen_bn"])
-    assert cfg.network.norm == "frozen_bn"
+        load_config(cfg_file, ["network.norm=gn"])
+    scratch = load_config(cfg_file, ["network.norm=gn", "network.pretrained="])
+    assert scratch.network.norm == "gn" and scratch.network.pretrained == ""

@@ -54,6 +54,8 @@ def tiny_overrides(tmp_path, epochs=1):
     return ["--set", f"output_path={tmp_path / 'out'}", "--set", f"dataset.dataset_path={tmp_path / 'synth'}",
             "--set", f"dataset.root_path={tmp_path / 'synth'}", "--set", "dataset.num_images=10",
             "--set", "SCALES=[64, 64]", "--set", "symbol=resnet_v1_18_w8_deeplab_dcn",
+            # a narrower net than the shipped pretrained backbone: from scratch
+            "--set", "network.pretrained=", "--set", "network.norm=gn", "--set", "network.FIXED_PARAMS=[]",
             "--set", f"TRAIN.end_epoch={epochs}", "--set", f"TEST.test_epoch={epochs}",
             "--set", "TRAIN.lr_step=[]", "--set", "TRAIN.warmup=false"]
 

@@ -50,6 +50,7 @@ def test_deeplab_train_dist_sync_two_workers(tmp_path):
            "--set", f"output_path={out}", "--set", f"dataset.dataset_path={data}",
            "--set", f"dataset.root_path={data}", "--set", "dataset.num_images=8", "--set", "SCALES=[64, 64]",
            "--set", "symbol=resnet_v1_18_w8_deeplab_dcn", "--set", "TRAIN.end_epoch=1",
+           "--set", "network.pretrained=", "--set", "network.norm=gn", "--set", "network.FIXED_PARAMS=[]",
            "--set", "TRAIN.lr_step=[]", "--set", "TRAIN.warmup=false", "--set", "TRAIN.FLIP=false"]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cluster = LocalCluster(cmd, num_workers=2, num_servers=1, log_dir=tmp_path / "logs", env=env)

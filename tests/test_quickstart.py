@@ -11,11 +11,11 @@ import pytest
 from dcn.config import load_config
 from rfcn.model import RFCN
 from rfcn.config import model_spec
-from rfcn.quickstart import BASE_CFG, SMOKE, VARIANTS, run
+from rfcn.quickstart import BASE_CFG, SCRATCH, SMOKE, VARIANTS, run
 from rfcn.show_offsets import analyze, default_units, draw_figures, main as show_offsets_main
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["symbol=resnet_v1_50_w16_rfcn_dcn", "network.depth=50", "SCALES=[240,240]",
+TINY = ["symbol=resnet_v1_50_w16_rfcn_dcn", "network.depth=50", *SCRATCH, "SCALES=[240,240]",
         "TEST.RPN_PRE_NMS_TOP_N=200", "TEST.RPN_POST_NMS_TOP_N=20"]
 
 

@@ -74,7 +74,9 @@ def test_config_glue():
     spec = model_spec(cfg)
     assert spec.num_classes == 7 and spec.depth == 18 and spec.num_deformable_layers == 3
     assert spec.deformable_psroi and not spec.class_aware_rpn and spec.width_divisor == 4
-    assert spec.input_scale == pytest.approx(1 / 58.0)  # scratch backbone
+    assert spec.input_scale == 1.0  # a pretrained (Caffe-style) backbone sees raw pixel values
+    assert model_spec(load_config(CFG, ["network.pretrained=", "network.norm=gn"])).input_scale == \
+        pytest.approx(1 / 58.0)  # scratch backbone
     cfg2 = load_config(CFG, ["symbol=resnet_v1_18_w8_class_aware_rpn_dcn"])
     assert is_class_aware_rpn(cfg2) and width_divisor(cfg2) == 8
     with pytest.raises(ValueError):
