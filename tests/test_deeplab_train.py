@@ -89,10 +89,11 @@ def test_train_test_demo_entry_points(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_short_cpu_training_reaches_miou(tmp_path):
-    """The synthetic config as shipped (ResNet-18/4, 3 deformable layers, 16 epochs of 800 images, lr 0.02).
+    """The synthetic config as shipped (synthetic-pretrained ResNet-18/4, frozen BN, 3 deformable layers,
+    10 epochs of 800 images, lr 0.01).
 
-    Measured 2026-11-26 on 2 cores: 15.51 % mIoU (background 91.9, disk 14.3, ring 2.4, others 0) in 645 s.
-    A net that learns background only scores ~13.9 % with every foreground IoU 0, so both checks can fail.
+    Measured 2026-12-01 on 2 shared cores: 58.25 % mIoU (background 96.2, disk 67.5, triangle 49.1, star 47.1,
+    ring 59.4, cross 46.6, letter 41.9) in 741 s of training. (Before: scratch, frozen BN, 15.51 %.)
     """
     from dcn.config import load_config
     cfg = load_config(CFG, [f"output_path={tmp_path / 'out'}"])
@@ -100,5 +101,5 @@ def test_short_cpu_training_reaches_miou(tmp_path):
     net, _ = deeplab_train.train(cfg, progress=False)
     result = deeplab_test.evaluate(net, cfg, progress=False)
     print(deeplab_test.format_result(result), f"\ntrain+test {time.time() - tic:.0f} s")
-    assert result.miou >= 0.145
-    assert np.nanmax(result.iou[1:]) >= 0.07  # some foreground class is segmented
+    assert result.miou >= 0.55
+    assert np.nanmin(result.iou[1:]) >= 0.35  # every foreground class is segmented

@@ -6,13 +6,14 @@ import pytest
 
 from dcn.config import load_config
 
-EPOCHS = 3  # x 800 images (400 train + flips), lr drop after 2.25 epochs
 CASES = {
-    # config, minimum mAP@0.5: about half the measured value (area AP, IoU 0.5) with this budget
-    # faster_rcnn measured 2.75% (11-point 3.93%; mAP@0.7 0.19%), 15 min on 2 shared cores;
-    # fpn 14.51% (11-point 16.15%; mAP@0.7 8.03%), 28 min
-    "faster_rcnn": ("experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml", 0.013),
-    "fpn": ("experiments/fpn/cfgs/synthetic_fpn_dcn.yaml", 0.07),
+    # config, overrides, minimum mAP@0.5 (a little under the measured value)
+    # faster_rcnn as shipped (synthetic-pretrained R-18/4, frozen BN, 10 epochs): measured 81.05 % (mAP@0.7
+    # 58.08; AP@0.5 small / medium / large 64.8 / 90.9 / 92.5), 28 min on 2 shared cores, 2026-12-01
+    "faster_rcnn": ("experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml", [], 0.78),
+    # fpn: 3 epochs measured 14.51 % (11-point 16.15 %) before the 2026-12-01 fixes; not re-measured with
+    # today's config (GroupNorm from scratch, anchors [4]); the old floor is kept
+    "fpn": ("experiments/fpn/cfgs/synthetic_fpn_dcn.yaml", ["TRAIN.end_epoch=3", "TRAIN.lr_step=[2.25]"], 0.07),
 }
 
 
@@ -22,10 +23,10 @@ def test_short_synthetic_training_reaches_map(tmp_path, name):
     from fpn.test import evaluate
     from fpn.train import train
 
-    path, min_map50 = CASES[name]
+    path, overrides, min_map50 = CASES[name]
     data = tmp_path / "data"  # a private dataset copy: other runs regenerate ./data/synthetic with other sizes
     cfg = load_config(path, [f"output_path={tmp_path / 'out'}", f"dataset.dataset_path={data}",
-                             f"dataset.root_path={data}", f"TRAIN.end_epoch={EPOCHS}", "TRAIN.lr_step=[2.25]"])
+                             f"dataset.root_path={data}", *overrides])
     net, loop = train(cfg, progress=False)
     result = evaluate(net, cfg, progress=False)
     summary = result.summary()
