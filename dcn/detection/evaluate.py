@@ -43,8 +43,9 @@ def evaluate(net, cfg: Config, params: Optional[DetectParams] = None, max_images
     if len(transforms) > 1:
         logger.info("multi-scale test: %s, merged before %s", cfg.test_scales,
                     f"{params.softnms_method} soft-NMS" if params.use_softnms else "NMS")
-    evaluator = VOCDetectionEvaluator(class_names(cfg), (0.5, 0.7))
-    by_size = SizeAPEvaluator(len(class_names(cfg)), (0.5, 0.7))
+    names = class_names(cfg)
+    evaluator = VOCDetectionEvaluator(names, (0.5, 0.7))
+    by_size = SizeAPEvaluator(len(names), (0.5, 0.7))
     n = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
     for i in tqdm(range(n), desc="test", disable=not progress, leave=False):
         img, rec = dataset[i]

@@ -23,7 +23,6 @@ from dcn.config import Config
 from dcn.data.batching import TransformedDataset, scatter
 from dcn.distributed import DistSession, epoch_loader
 from dcn.engine import fit, make_contexts
-from dcn.engine.checkpoint import seed_everything
 
 from .data import train_dataset
 from .loss import TrainParams, detector_loss
@@ -87,7 +86,6 @@ def train_network(cfg: Config, build_net: Callable[[Config, list], gluon.Block],
     returns the network and the finished ``TrainLoop``."""
     operators.load()
     ctx = make_contexts(cfg.gpus)
-    seed_everything(cfg.default.seed)  # the initial weights depend on the seed, not on what ran before
     net = build_net(cfg, ctx)
     logger.info("%s: %s", type(net).__name__, net.spec)
     return net, train_detector(cfg, net, ctx, lr_mult=lr_mult, resume=resume, progress=progress, session=session)

@@ -266,6 +266,8 @@ def load_pretrained(net: gluon.Block, prefix: str, epoch: int = 0, *, allow_miss
 def prepare_for_training(net: gluon.Block, cfg, ctx) -> gluon.Block:
     """Initialise a new network (scratch start unless ``network.pretrained``, whose backbone weights are then
     loaded strictly) and hybridise it. ``net`` provides ``initialize_weights(ctx=, scratch=)``."""
+    from dcn.engine.checkpoint import seed_everything
+    seed_everything(cfg.default.seed)  # the initial weights depend on the seed, not on what ran before
     net.initialize_weights(ctx=ctx, scratch=not cfg.network.pretrained)
     if cfg.network.pretrained:
         load_pretrained(net, cfg.network.pretrained, cfg.network.pretrained_epoch)
