@@ -9,7 +9,8 @@ from mxnet import gluon
 
 from dcn.config import apply_overrides, config_from_text
 from dcn.engine import (WarmupMultiFactorScheduler, build_lr_scheduler, build_trainer, epochs_to_updates, fit,
-                        freeze_params, set_lr_mult, split_batch)
+                        freeze_params, save_checkpoint, set_lr_mult, split_batch)
+from dcn.engine.finite import NonFiniteWeightsError
 from dcn.utils.env import set_default_threads
 
 NUM_SAMPLES, BATCH = 48, 8
@@ -156,6 +157,30 @@ def test_nan_loss_stops_with_clear_error(tmp_path):
     bad = lambda net, batch: net(batch[0]).sum() * float("nan")  # noqa: E731
     with pytest.raises(FloatingPointError, match="epoch 0 batch 1"):
         fit(cfg, make_net(mx.cpu()), bad, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], progress=False)
+
+
+def test_diverged_weights_stop_training_and_are_never_saved(tmp_path):
+    """The metric is clipped (as R-FCN's log-loss of NaN scores reads ln(num_classes)): the weights are checked."""
+    cfg = tiny_config(tmp_path, "TRAIN.end_epoch=2", "TRAIN.lr=1e30", "TRAIN.warmup=false")
+
+    def clipped(net, batch):
+        loss, _ = l2_forward(net, batch)
+        return loss, {"loss": 1.0}  # what a clipped metric of NaN scores looks like: finite
+
+    with pytest.raises(NonFiniteWeightsError, match=r"epoch 0 .*NaN/inf.*tiny_"):
+        fit(cfg, make_net(mx.cpu()), clipped, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], progress=False)
+    assert not list(tmp_path.glob("*.params")) and not list(tmp_path.glob("*.json"))
+    logging.getLogger().handlers.clear()
+
+
+def test_save_checkpoint_refuses_non_finite_weights(tmp_path):
+    net = make_net(mx.cpu())
+    net(mx.nd.ones((1, 2, 6, 6)))
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    net.fc2.bias.set_data(mx.nd.array([float("inf")]))
+    with pytest.raises(NonFiniteWeightsError, match="tiny_dense1_bias"):
+        save_checkpoint(tmp_path, "tiny", 1, net, trainer)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_two_devices_match_one(tmp_path):

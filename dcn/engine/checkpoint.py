@@ -28,6 +28,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..utils.fileio import atomic_write, atomic_write_text, sha256_file
+from .finite import check_finite_params
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,10 @@ def set_rng_state(state: Dict[str, Any]) -> None:
 def save_checkpoint(output_dir: PathLike, prefix: str, epoch: int, net: gluon.Block, trainer: gluon.Trainer,
                     config: Optional[Dict[str, Any]] = None, rng: Optional[Dict[str, Any]] = None,
                     metrics: Optional[Dict[str, float]] = None) -> Checkpoint:
-    """Write the checkpoint of ``epoch`` (epochs completed) atomically; returns it."""
+    """Write the checkpoint of ``epoch`` (epochs completed) atomically; returns it.
+
+    Non-finite weights are never written (:class:`~dcn.engine.finite.NonFiniteWeightsError`)."""
+    check_finite_params(net, f"checkpoint {checkpoint_path(output_dir, prefix, epoch)}")
     ckpt = Checkpoint(checkpoint_path(output_dir, prefix, epoch), epoch)
     atomic_write(ckpt.params_path, net.save_parameters)
     atomic_write(ckpt.states_path, trainer.save_states)

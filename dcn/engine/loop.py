@@ -24,6 +24,7 @@ from ..distributed.kvstore import sync_initial_params
 from .checkpoint import (checkpoint_path, find_last_checkpoint, load_checkpoint, rng_state, save_checkpoint,
                          seed_everything)
 from .devices import batch_size_of, split_batch
+from .finite import check_finite_params
 from .history import MetricHistory
 from .metrics import MetricTracker, Scalar, format_metrics
 
@@ -116,6 +117,7 @@ class TrainLoop:
             tracker.update(values)
             win_samples += batch_size_of(batch)
             if nbatch % self.frequent == 0:
+                check_finite_params(self.net, f"epoch {epoch} batch {nbatch}")
                 window = tracker.window()
                 speed = win_samples / max(time.time() - win_tic, 1e-9)
                 logger.info("Epoch[%d] Batch [%d%s]\tSpeed: %.2f samples/sec\tlr=%.3e\t%s", epoch, nbatch,
@@ -129,6 +131,7 @@ class TrainLoop:
         bar.close()
         if nbatch == 0:
             raise RuntimeError(f"epoch {epoch}: the data source yielded no batches")
+        check_finite_params(self.net, f"epoch {epoch} (end)")
         means = tracker.epoch()
         logger.info("Epoch[%d] done in %.1f s\t%s", epoch, time.time() - tic, format_metrics(means))
         self.history.add_epoch({"epoch": epoch + 1, "lr": self.trainer.learning_rate,

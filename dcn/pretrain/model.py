@@ -12,14 +12,11 @@ from mxnet.gluon import nn
 
 from dcn.checkpoint.tables import BACKBONE_PARAM
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
+from dcn.engine.finite import NonFiniteWeightsError, check_finite_params, non_finite_arrays
 from dcn.utils.fileio import atomic_write
 
 CLASSIFIER = "fc1000"  # the ImageNet classifier's name in the original files; load_pretrained ignores it
 _TO_ORIGINAL = {"running_mean": "moving_mean", "running_var": "moving_var"}
-
-
-class NonFiniteWeightsError(RuntimeError):
-    """Training diverged: some parameters are NaN/inf; nothing was written."""
 
 
 def backbone_spec(depth: int, width_divisor: int) -> ResNetV1Spec:
@@ -63,23 +60,14 @@ def original_arrays(net: Classifier) -> Dict[str, mx.nd.NDArray]:
     return out
 
 
-def non_finite(arrays: Dict[str, mx.nd.NDArray]) -> list:
-    """Names of the arrays holding NaN or inf."""
-    return [k for k, v in arrays.items() if not np.isfinite(v.asnumpy()).all()]
-
-
 def check_finite(net: gluon.Block, where: str) -> None:
-    bad = [n for n, p in net.collect_params().items() if not np.isfinite(p.data().asnumpy()).all()]
-    if bad:
-        raise NonFiniteWeightsError(f"{where}: non-finite weights in {len(bad)} parameters "
-                                    f"({', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}); training diverged "
-                                    "(lower --lr?); nothing written")
+    check_finite_params(net, where, hint="lower --lr?")
 
 
 def save_original(net: Classifier, path: Union[str, Path]) -> Path:
     """Write ``path`` (``PREFIX-0000.params``) atomically with ``mx.nd.save``, after checking every value."""
     arrays = original_arrays(net)
-    bad = non_finite(arrays)
+    bad = non_finite_arrays(arrays)
     if bad:
         raise NonFiniteWeightsError(f"{path}: non-finite values in {', '.join(bad[:5])}; not written")
     return atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
