@@ -13,9 +13,13 @@ case "$VARIANT" in
   class_aware_rpn) SETS=(--set symbol=resnet_v1_18_class_aware_rpn_dcn) ;;
   *) echo "unknown variant $VARIANT" >&2; exit 2 ;;
 esac
-OUT=./output/synthetic/rfcn_${VARIANT}
-SETS+=(--set output_path=$OUT "$@")
+SETS+=(--set output_path=./output/synthetic/rfcn_${VARIANT} "$@")
 $PY -m rfcn.train --cfg $CFG "${SETS[@]}"
+# the output folder as training saw it (a later --set output_path=... wins)
+OUT=$($PY -c "
+import sys; from dcn.config import load_config
+a = sys.argv[2:]; sets = [a[i + 1] for i in range(len(a) - 1) if a[i] == '--set']
+print(load_config(sys.argv[1], sets).output_path)" $CFG "${SETS[@]}")
 PARAMS=$(ls $OUT/*.params | sort | tail -1)
 $PY -m rfcn.test --cfg $CFG "${SETS[@]}" --params "$PARAMS"
 $PY -m rfcn.demo --params "$PARAMS" --out $OUT/demo --images $(ls ./data/synthetic/JPEGImages/*.jpg | head -4)
