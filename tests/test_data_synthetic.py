@@ -70,10 +70,49 @@ def test_ensure_reuses_complete_and_regenerates_interrupted(tmp_path, monkeypatc
     ensure_synthetic(out, 5, seed=0, size=64)  # other parameters -> regenerate
     assert len(calls) == 1
     monkeypatch.undo()
-    (out / synthetic.MARKER).unlink()  # as after an interrupted run
+    (out / synthetic.MARKER).rename(out / synthetic.IN_PROGRESS)  # as after an interrupted run
     (out / "JPEGImages" / "synth_000001.jpg").unlink()
     ensure_synthetic(out, 4, seed=0, size=64)
     assert (out / "JPEGImages" / "synth_000001.jpg").is_file() and synthetic.is_complete(out, 4, 0, 64)
+
+
+def _voc_like(root):
+    for name in ("JPEGImages/2007_000027.jpg", "Annotations/2007_000027.xml", "ImageSets/Main/train.txt",
+                 "SegmentationClass/2007_000032.png"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(f"user data {name}")
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("entry", ["ensure", "generate", "cli"])
+def test_refuses_a_folder_it_did_not_write(tmp_path, entry):
+    """A real VOC folder (no marker) as dataset_path: nothing deleted, an error naming the folder and a file."""
+    before = _voc_like(tmp_path / "VOC2007")
+    with pytest.raises((synthetic.SyntheticFolderError, SystemExit), match=r"VOC2007: holds 4 files .*did not write"):
+        if entry == "ensure":
+            ensure_synthetic(tmp_path / "VOC2007", 4, seed=0, size=64)
+        elif entry == "generate":
+            generate(tmp_path / "VOC2007", 4, seed=0, size=64)
+        else:
+            synthetic.main(["--out", str(tmp_path / "VOC2007"), "--num-images", "4", "--size", "64"])
+    after = {p: p.read_bytes() for p in (tmp_path / "VOC2007").rglob("*") if p.is_file() and p.suffix != ".lock"}
+    assert after == before
+
+
+def test_regenerates_only_its_own_files(tmp_path, caplog):
+    """Another num_images: the generator's files are replaced (logged), a user's file in the folder stays."""
+    out = ensure_synthetic(tmp_path / "s", 6, seed=0, size=64)
+    (out / "JPEGImages" / "mine.jpg").write_bytes(b"user file")
+    (out / "notes.txt").write_text("keep me")
+    with caplog.at_level("WARNING", logger="dcn.data.synthetic"):
+        ensure_synthetic(out, 4, seed=0, size=64)
+    assert (out / "JPEGImages" / "mine.jpg").read_bytes() == b"user file"
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in (out / "JPEGImages").iterdir()) == ["mine.jpg"] + [
+        f"synth_{i:06d}.jpg" for i in range(4)]
+    assert synthetic.is_complete(out, 4, 0, 64) and not (out / synthetic.IN_PROGRESS).exists()
+    text = caplog.text
+    assert "regenerating" in text and "replacing 30 files" in text and "keeping 1 files" in text
 
 
 def test_cli(tmp_path, capsys):

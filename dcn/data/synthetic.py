@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -46,7 +46,16 @@ CLASSES: Tuple[str, ...] = tuple(S.SHAPES)  # disk, triangle, star, ring, cross,
 SEG_CLASSES: Tuple[str, ...] = ("background",) + CLASSES
 GENERATOR_VERSION = 1  # bump when the drawing changes, so ensure_synthetic regenerates
 MARKER = "SYNTHETIC_COMPLETE.json"
+IN_PROGRESS = "SYNTHETIC_GENERATING.json"  # written first, removed last: an interrupted run is still ours
 _SUBDIRS = ("JPEGImages", "Annotations", "SegmentationClass", "SegmentationObject", "ImageSets")
+# every file the generator writes below _SUBDIRS; only these are ever removed
+_OWN_FILE = re.compile(r"^(JPEGImages/synth_\d{6}\.jpg|Annotations/synth_\d{6}\.xml"
+                       r"|Segmentation(Class|Object)/synth_\d{6}\.png"
+                       r"|ImageSets/(Main|Segmentation)/(train|val|trainval)\.txt)$")
+
+
+class SyntheticFolderError(RuntimeError):
+    """The dataset folder holds files the synthetic generator did not write; nothing was changed."""
 
 MAX_OBJECTS = 6
 MIN_VISIBLE_FRACTION = 0.35  # drop placements that would leave an object mostly hidden
@@ -174,18 +183,62 @@ def _save_png(path: Path, arr: np.ndarray, palette: List[int]) -> None:
     im.save(path, format="PNG", optimize=False)
 
 
+def _dataset_files(out: Path) -> List[Path]:
+    return [p for d in _SUBDIRS if (out / d).is_dir() for p in sorted((out / d).rglob("*")) if not p.is_dir()]
+
+
+def _is_own(out: Path, path: Path) -> bool:
+    """A file name the generator writes (an image list only if it lists generated ids alone)."""
+    if not _OWN_FILE.match(path.relative_to(out).as_posix()):
+        return False
+    if path.suffix == ".txt":
+        try:
+            return all(re.fullmatch(r"synth_\d{6}", line) for line in path.read_text().split())
+        except (OSError, UnicodeDecodeError):
+            return False
+    return True
+
+
+def _clear_own_output(out: Path) -> None:
+    """Remove what an earlier generation wrote into ``out``; refuse a folder it did not make.
+
+    The folder is the generator's when its marker (complete or in progress) is there, or when every file in
+    the dataset sub-folders has a name the generator writes. Other files are never removed.
+    """
+    files = _dataset_files(out)
+    foreign = [p for p in files if not _is_own(out, p)]
+    marked = (out / MARKER).is_file() or (out / IN_PROGRESS).is_file()
+    if foreign and not marked:
+        shown = ", ".join(str(p.relative_to(out)) for p in foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise SyntheticFolderError(
+            f"{out}: holds {len(foreign)} files the synthetic generator did not write ({shown}) and no "
+            f"{MARKER}; refusing to write the synthetic dataset over them. Point dataset.dataset_path "
+            "(or --out) at a new or empty folder, or use dataset: voc for a real VOC folder")
+    own = [p for p in files if _is_own(out, p)]
+    if own:
+        logger.warning("synthetic: replacing %d files of an earlier generation in %s%s", len(own), out,
+                       f" (keeping {len(foreign)} files it did not write)" if foreign else "")
+        for p in own:
+            p.unlink()
+
+
 def generate(out_dir: PathLike, num_images: int = 500, seed: int = 0, size: int = 256) -> Path:
-    """Write the dataset into ``out_dir`` (its dataset sub-folders are replaced)."""
+    """Write the dataset into ``out_dir``, replacing only what an earlier generation wrote there.
+
+    Raises :class:`SyntheticFolderError` (changing nothing) if the folder holds other files in its
+    dataset sub-folders and is not marked as a synthetic dataset.
+    """
     if num_images < 2:
         raise ValueError("num_images must be >= 2 (train and val both need an image)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).unlink(missing_ok=True)  # first: an interrupted run is never "complete"
-    for d in _SUBDIRS:
-        shutil.rmtree(out / d, ignore_errors=True)
+    _clear_own_output(out)
+    params = _params(num_images, seed, size)
+    (out / IN_PROGRESS).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
+    (out / MARKER).unlink(missing_ok=True)  # an interrupted run is never "complete"
     for d in ("JPEGImages", "Annotations", "SegmentationClass", "SegmentationObject",
               "ImageSets/Main", "ImageSets/Segmentation"):
-        (out / d).mkdir(parents=True)
+        (out / d).mkdir(parents=True, exist_ok=True)
     palette = voc_palette()
     ids = [f"synth_{i:06d}" for i in range(num_images)]
     t0 = time.perf_counter()
@@ -204,8 +257,8 @@ def generate(out_dir: PathLike, num_images: int = 500, seed: int = 0, size: int 
     for sub in ("Main", "Segmentation"):
         for name, lst in (("train", train), ("val", val), ("trainval", ids)):
             (out / "ImageSets" / sub / f"{name}.txt").write_text("\n".join(lst) + "\n")
-    params = _params(num_images, seed, size)
-    (out / MARKER).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")  # last
+    (out / MARKER).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
+    (out / IN_PROGRESS).unlink()  # last
     logger.info("synthetic: %d images, %d objects in %.1f s -> %s", num_images, num_objects,
                 time.perf_counter() - t0, out)
     return out
@@ -239,6 +292,9 @@ def ensure_synthetic(out_dir: PathLike, num_images: int = 500, seed: int = 0, si
         if is_complete(out, num_images, seed, size):
             logger.debug("synthetic dataset in %s is complete; reusing it", out)
             return out
+        if (out / MARKER).is_file():
+            logger.warning("synthetic: %s was generated with %s; regenerating with %s", out,
+                           (out / MARKER).read_text().strip().replace("\n", ""), _params(num_images, seed, size))
         return generate(out, num_images, seed, size)
 
 
@@ -261,7 +317,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
-    out = generate(args.out, args.num_images, args.seed, args.size)
+    try:
+        out = generate(args.out, args.num_images, args.seed, args.size)
+    except SyntheticFolderError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"wrote {args.num_images} images ({len(CLASSES)} classes: {', '.join(CLASSES)}) to {out} "
           f"in {time.perf_counter() - t0:.1f} s")
 
