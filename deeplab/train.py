@@ -43,7 +43,7 @@ def forward(net: DeepLab, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArra
     return segmentation_loss(net(batch["data"]), batch["label"])
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True,
+def train(cfg: Config, resume: bool = False, progress: bool = True, overwrite: bool = False,
           session: Optional[DistSession] = None) -> Tuple[DeepLab, TrainLoop]:
     """Train as ``cfg`` says; returns the network and the finished loop.
 
@@ -63,8 +63,8 @@ def train(cfg: Config, resume: bool = False, progress: bool = True,
     epoch_data, num_samples = epoch_loader(cfg, dataset, len(ctx), session, on_epoch=reseed_crops)
     net = build_net(cfg, ctx)
     logger.info("DeepLab: %s", net.spec)
-    loop = fit(cfg, net, session.watch(forward), epoch_data, num_samples, resume=resume, ctx=ctx,
-               lr_mult=LR_MULT, split_fn=lambda batch, ctxs: scatter(batch, ctxs, seg_sample_to_nd),
+    loop = fit(cfg, net, session.watch(forward), epoch_data, num_samples, resume=resume, overwrite=overwrite,
+               ctx=ctx, lr_mult=LR_MULT, split_fn=lambda batch, ctxs: scatter(batch, ctxs, seg_sample_to_nd),
                progress=progress)
     session.finish()
     return net, loop

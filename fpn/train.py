@@ -20,10 +20,11 @@ from dcn.distributed import DistSession, run_train_cli
 from .config import Detector, build_net
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True,
+def train(cfg: Config, resume: bool = False, progress: bool = True, overwrite: bool = False,
           session: Optional[DistSession] = None) -> Tuple[Detector, object]:
     """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``."""
-    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
+    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, overwrite=overwrite,
+                         progress=progress, session=session)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -30,14 +30,15 @@ def build_net(cfg: Config, ctx: List[mx.Context]) -> RFCN:
     return prepare_for_training(RFCN(model_spec(cfg)), cfg, ctx)
 
 
-def train(cfg: Config, resume: bool = False, progress: bool = True,
+def train(cfg: Config, resume: bool = False, progress: bool = True, overwrite: bool = False,
           session: Optional[DistSession] = None) -> Tuple[RFCN, object]:
     """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``.
 
     ``session``: the distributed job this process belongs to (``dist_*`` kvstores);
     made from ``cfg.default.kvstore`` when not given.
     """
-    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, progress=progress, session=session)
+    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, overwrite=overwrite,
+                         progress=progress, session=session)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

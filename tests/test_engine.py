@@ -11,6 +11,7 @@ from dcn.config import apply_overrides, config_from_text
 from dcn.engine import (WarmupMultiFactorScheduler, build_lr_scheduler, build_trainer, epochs_to_updates, fit,
                         freeze_params, save_checkpoint, set_lr_mult, split_batch)
 from dcn.engine.finite import NonFiniteWeightsError
+from dcn.engine.output_dir import OutputExistsError
 from dcn.utils.env import set_default_threads
 
 NUM_SAMPLES, BATCH = 48, 8
@@ -181,6 +182,28 @@ def test_save_checkpoint_refuses_non_finite_weights(tmp_path):
     with pytest.raises(NonFiniteWeightsError, match="tiny_dense1_bias"):
         save_checkpoint(tmp_path, "tiny", 1, net, trainer)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_run_never_overwrites_another(tmp_path):
+    """Training again without --resume: refused, naming the folder and what to do; the old run is untouched."""
+    out = tmp_path / "run"
+    cfg = tiny_config(out, "TRAIN.end_epoch=1")
+    fit(cfg, make_net(mx.cpu()), l2_forward, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "train.log"}
+    with pytest.raises(OutputExistsError, match=r"run holds another run \(tiny-0001.json, metrics.csv\).*--resume"):
+        fit(cfg, make_net(mx.cpu(), 1), l2_forward, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "train.log"} == before
+    with pytest.raises(ValueError, match="give one of them"):
+        fit(cfg, make_net(mx.cpu()), l2_forward, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], resume=True,
+            overwrite=True, progress=False)
+    # --overwrite: the old run moves aside intact, the new one starts in an empty folder
+    fit(cfg, make_net(mx.cpu(), 1), l2_forward, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], overwrite=True,
+        progress=False)
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1
+    assert {p.name: p.read_bytes() for p in aside[0].iterdir() if p.name != "train.log"} == before
+    assert (out / "tiny-0001.params").read_bytes() != before["tiny-0001.params"]
+    logging.getLogger().handlers.clear()
 
 
 def test_two_devices_match_one(tmp_path):

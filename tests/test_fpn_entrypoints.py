@@ -3,6 +3,8 @@ end-to-end, then the fixed-proposal protocol (train the head on dumped proposals
 import numpy as np
 import pytest
 
+from dcn.engine.output_dir import OutputExistsError
+
 RCNN = "experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml"
 FPN = "experiments/fpn/cfgs/synthetic_fpn_dcn.yaml"
 
@@ -21,6 +23,11 @@ def test_end_to_end_then_fixed_proposals(tmp_path, capsys):
     sets = tiny(tmp_path, "e2e")
     train.main(["--cfg", RCNN, "--gpus", "cpu"] + sets)
     params = sorted((tmp_path / "e2e").glob("*.params"))[-1]
+    first = params.read_bytes()
+    with pytest.raises(OutputExistsError, match="e2e holds another run"):  # again without --resume
+        train.main(["--cfg", RCNN] + sets)
+    train.main(["--cfg", RCNN, "--overwrite"] + sets)  # the first run moves aside, intact
+    assert [p.read_bytes() for p in tmp_path.glob(f"e2e.old-*/{params.name}")] == [first]
     test.main(["--cfg", RCNN, "--params", str(params)] + sets)
     assert "mAP@0.5:" in capsys.readouterr().out
     image = sorted((tmp_path / "data" / "JPEGImages").glob("*.jpg"))[0]

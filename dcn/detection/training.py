@@ -66,26 +66,28 @@ def training_dataset(cfg: Config, net: gluon.Block) -> TransformedDataset:
 
 
 def train_detector(cfg: Config, net: gluon.Block, ctx: list, *, lr_mult: Optional[Mapping[str, float]] = None,
-                   resume: bool = False, progress: bool = True, session: Optional[DistSession] = None) -> Any:
+                   resume: bool = False, overwrite: bool = False, progress: bool = True,
+                   session: Optional[DistSession] = None) -> Any:
     """Train the initialised ``net`` as ``cfg`` says (end-to-end, or on precomputed proposals); returns the
     finished ``TrainLoop``."""
     dataset = training_dataset(cfg, net)
     session = session or DistSession(cfg.default.kvstore)
     epoch_data, num_samples = epoch_loader(cfg, dataset, len(ctx), session)
     loop = fit(cfg, net, session.watch(make_forward(train_params(cfg))), epoch_data, num_samples,
-               resume=resume, ctx=ctx, lr_mult=lr_mult,
+               resume=resume, overwrite=overwrite, ctx=ctx, lr_mult=lr_mult,
                split_fn=lambda batch, ctxs: scatter(batch, ctxs, sample_to_nd), progress=progress)
     session.finish()
     return loop
 
 
 def train_network(cfg: Config, build_net: Callable[[Config, list], gluon.Block], *,
-                  lr_mult: Optional[Mapping[str, float]] = None, resume: bool = False, progress: bool = True,
-                  session: Optional[DistSession] = None) -> Tuple[gluon.Block, Any]:
+                  lr_mult: Optional[Mapping[str, float]] = None, resume: bool = False, overwrite: bool = False,
+                  progress: bool = True, session: Optional[DistSession] = None) -> Tuple[gluon.Block, Any]:
     """``build_net(cfg, contexts)`` on ``cfg.gpus`` (or the CPU), then :func:`train_detector`;
     returns the network and the finished ``TrainLoop``."""
     operators.load()
     ctx = make_contexts(cfg.gpus)
     net = build_net(cfg, ctx)
     logger.info("%s: %s", type(net).__name__, net.spec)
-    return net, train_detector(cfg, net, ctx, lr_mult=lr_mult, resume=resume, progress=progress, session=session)
+    return net, train_detector(cfg, net, ctx, lr_mult=lr_mult, resume=resume, overwrite=overwrite,
+                               progress=progress, session=session)

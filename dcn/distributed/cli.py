@@ -52,5 +52,7 @@ def apply_device_args(cfg: Config, args: argparse.Namespace) -> Config:
 def parse_train_config(argv: Optional[List[str]] = None, description: str = "") -> Tuple[Config, argparse.Namespace]:
     """(config, args) for a train entry point: --cfg/--set/--resume plus the device options."""
     parser = add_device_args(add_config_args(argparse.ArgumentParser(description=description)))
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in an output_path that holds another run (moved to OUT.old-DATE)")
     args = parser.parse_args(argv)
     return apply_device_args(config_from_args(args), args), args

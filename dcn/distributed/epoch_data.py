@@ -33,9 +33,9 @@ def epoch_loader(cfg: Config, dataset: Any, num_devices: int, session: DistSessi
 
 
 def run_train_cli(train_fn: Callable[..., Any], argv: Optional[List[str]] = None, description: str = "") -> Any:
-    """``--cfg/--set/--resume --gpus/--kvstore/--dist-*`` (:func:`parse_train_config`), then
-    ``train_fn(cfg, resume=..., session=DistSession(...))``."""
+    """``--cfg/--set/--resume/--overwrite --gpus/--kvstore/--dist-*`` (:func:`parse_train_config`), then
+    ``train_fn(cfg, resume=..., overwrite=..., session=DistSession(...))``."""
     from .cli import parse_train_config
     cfg, args = parse_train_config(argv, description=description)
-    return train_fn(cfg, resume=args.resume, session=DistSession(cfg.default.kvstore, args.dist_timeout,
-                                                                 args.dist_start_timeout))
+    return train_fn(cfg, resume=args.resume, overwrite=args.overwrite,
+                    session=DistSession(cfg.default.kvstore, args.dist_timeout, args.dist_start_timeout))

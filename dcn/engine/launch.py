@@ -15,6 +15,7 @@ from ..utils.logger import setup_logging
 from .checkpoint import CheckpointError, checkpoint_path
 from .devices import make_contexts, split_batch
 from .loop import DataSource, ForwardFn, TrainLoop
+from .output_dir import claim_output_dir
 from .lr_scheduler import build_lr_scheduler
 from .params import freeze_params, set_lr_mult, trainable_params
 
@@ -44,7 +45,7 @@ def build_trainer(params: gluon.ParameterDict, train_cfg: TrainConfig, lr_schedu
 
 
 def fit(cfg: Config, net: gluon.Block, forward_fn: ForwardFn, data: DataSource, num_samples: int, *,
-        resume: bool = False, ctx: Optional[Sequence[mx.Context]] = None,
+        resume: bool = False, overwrite: bool = False, ctx: Optional[Sequence[mx.Context]] = None,
         lr_mult: Optional[Mapping[str, float]] = None, output_dir: Optional[str] = None,
         split_fn: Callable[[Any, Sequence[mx.Context]], list] = split_batch, progress: bool = True) -> TrainLoop:
     """Train ``net`` (initialized on ``ctx``) as ``cfg`` says and return the finished loop.
@@ -53,11 +54,15 @@ def fit(cfg: Config, net: gluon.Block, forward_fn: ForwardFn, data: DataSource, 
     shards together under dist_sync), used to turn ``TRAIN.lr_step`` epochs into
     updates. ``lr_mult``: ``{regex: multiplier}`` applied to matching parameters.
     ``resume``: continue from the last complete checkpoint in the output folder
-    (or start at ``TRAIN.begin_epoch``).
+    (or start at ``TRAIN.begin_epoch``). A new run into a folder holding another run's checkpoints raises
+    :class:`~dcn.engine.output_dir.OutputExistsError` unless ``overwrite`` (the old folder is moved aside).
     """
     out = Path(output_dir or cfg.output_path)
     kvstore = resolve_kvstore(cfg.default.kvstore)
     chief = worker_rank(kvstore) == 0  # other workers of a dist job log to their console only
+    if chief:
+        claim_output_dir(out, cfg.TRAIN.model_prefix, resume=resume, overwrite=overwrite,
+                         begin_epoch=cfg.TRAIN.begin_epoch)
     setup_logging(out if chief else None)
     ctx = list(ctx) if ctx is not None else make_contexts(cfg.gpus)
     if chief:
