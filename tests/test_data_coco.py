@@ -64,3 +64,12 @@ def test_missing_image_and_skip_bad(coco_root):
 def test_missing_annotation_file(coco_root):
     with pytest.raises(DatasetFileError, match="instances_train2017.json"):
         COCODetection(coco_root, "train2017")
+
+
+def test_non_finite_bbox_names_the_annotation(coco_root):
+    p = coco_root / "annotations" / "instances_minival2014.json"
+    data = json.loads(p.read_text())
+    data["annotations"][1]["bbox"] = [40, float("nan"), 30, 30]  # json writes NaN, Python's reader accepts it
+    p.write_text(json.dumps(data))
+    with pytest.raises(DatasetFileError, match=r"malformed annotation 2 of image 42 .*non-finite"):
+        COCODetection(coco_root, "minival2014")

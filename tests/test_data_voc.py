@@ -73,6 +73,10 @@ def test_broken_xml_names_file(devkit):
 @pytest.mark.parametrize("objs,msg", [
     ([("unicorn", (1, 1, 5, 5), 0)], "unknown class"),
     ([("dog", (1, 1, 99, 5), 0)], "outside"),
+    ([("dog", (1, 1, 5, 5), 0), ("cat", (1, "nan", 5, 5), 0)], r"object 1 \('cat'\): ymin is nan, expected a finite"),
+    ([("dog", (1, 1, "inf", 5), 0)], r"object 0 \('dog'\): xmax is inf"),
+    ([("dog", (50, 1, 10, 5), 0)], r"object 0 \('dog'\): xmax 10 < xmin 50, expected xmin <= xmax"),
+    ([("dog", (1, 30, 10, 5), 0)], r"ymax 5 < ymin 30"),
 ])
 def test_bad_objects_name_file(devkit, objs, msg):
     _write_xml(devkit / "VOC2007", "000002", objs)

@@ -9,6 +9,7 @@ drops images without valid boxes.
 """
 from __future__ import annotations
 
+import math
 import json
 import logging
 from pathlib import Path
@@ -44,7 +45,9 @@ def load_coco_json(path: PathLike) -> Dict[str, Any]:
 def coco_box_to_xyxy(bbox: List[float], width: int, height: int) -> Optional[np.ndarray]:
     """[x, y, w, h] -> inclusive x1y1x2y2 clipped to the image, as the original's
     sanitisation; None for a degenerate box."""
-    x, y, w, h = bbox
+    x, y, w, h = (float(v) for v in bbox)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"bbox {list(bbox)} has a non-finite value")
     x1, y1 = max(0.0, x), max(0.0, y)
     x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
     y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))

@@ -12,6 +12,7 @@ the class, and never checks that the images exist.
 """
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -52,6 +53,17 @@ def read_id_list(path: Path) -> List[str]:
     return ids
 
 
+def _check_box(path: Path, index: int, name: str, box: List[float]) -> None:
+    """Finite, ordered coordinates (0-based here; the message shows the file's 1-based values)."""
+    what = f"object {index} ({name!r})"
+    for key, v in zip(("xmin", "ymin", "xmax", "ymax"), box):
+        if not math.isfinite(v):
+            raise DatasetFileError(path, f"{what}: {key} is {v + 1}, expected a finite pixel coordinate")
+    for lo, hi, a, b in (("xmin", "xmax", box[0], box[2]), ("ymin", "ymax", box[1], box[3])):
+        if b < a:
+            raise DatasetFileError(path, f"{what}: {hi} {b + 1:g} < {lo} {a + 1:g}, expected {lo} <= {hi}")
+
+
 def parse_voc_xml(path: Path, class_index: Dict[str, int]) -> Tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
     """(height, width, boxes, labels, difficult) from one VOC annotation.
 
@@ -73,6 +85,7 @@ def parse_voc_xml(path: Path, class_index: Dict[str, int]) -> Tuple[int, int, np
                 raise DatasetFileError(path, f"unknown class {name!r}")
             bb = obj.find("bndbox")
             box = [float(bb.findtext(k)) - 1 for k in ("xmin", "ymin", "xmax", "ymax")]
+            _check_box(path, len(boxes), name, box)
             diff = obj.findtext("difficult")
             boxes.append(box)
             labels.append(class_index[name])
