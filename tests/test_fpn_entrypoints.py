@@ -30,6 +30,7 @@ def test_end_to_end_then_fixed_proposals(tmp_path, capsys):
     assert [p.read_bytes() for p in tmp_path.glob(f"e2e.old-*/{params.name}")] == [first]
     test.main(["--cfg", RCNN, "--params", str(params)] + sets)
     assert "mAP@0.5:" in capsys.readouterr().out
+    _bit_flipped_copy_is_refused(tmp_path, params, sets)
     image = sorted((tmp_path / "data" / "JPEGImages").glob("*.jpg"))[0]
     demo.main(["--params", str(params), "--images", str(image), "--out", str(tmp_path / "demo"), "--thresh", "0"])
     assert (tmp_path / "demo" / f"{image.stem}_det.png").stat().st_size > 0
@@ -63,3 +64,28 @@ def test_train_rejects_a_bad_config(tmp_path):
 
     with pytest.raises(ValueError, match="network.dilation"):
         train.main(["--cfg", FPN, "--set", "network.dilation=2"] + tiny(tmp_path, "bad"))
+
+
+def _bit_flipped_copy_is_refused(tmp_path, params, sets):
+    """test, demo and checkpoint check compare the .params with the sha256 of the manifest beside it."""
+    import shutil
+
+    from dcn.checkpoint.__main__ import main as checkpoint_main
+    from dcn.engine.checkpoint import CheckpointError
+    from fpn import demo, test
+
+    bad = tmp_path / "flipped"
+    bad.mkdir()
+    for src in (params, params.with_suffix(".json"), params.parent / "config.yaml"):
+        shutil.copy(src, bad / src.name)
+    flipped = bad / params.name
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    flipped.write_bytes(bytes(data))
+    assert checkpoint_main(["check", "--cfg", RCNN, "--params", str(params)] + sets) == 0
+    assert checkpoint_main(["check", "--cfg", RCNN, "--params", str(flipped)] + sets) != 0
+    with pytest.raises(CheckpointError, match="sha256 differs"):
+        test.main(["--cfg", RCNN, "--params", str(flipped)] + sets)
+    image = sorted((tmp_path / "data" / "JPEGImages").glob("*.jpg"))[0]
+    with pytest.raises((CheckpointError, SystemExit), match="sha256 differs"):
+        demo.main(["--params", str(flipped), "--images", str(image), "--out", str(tmp_path / "bad_demo")])

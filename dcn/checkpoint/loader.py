@@ -29,7 +29,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from dcn.engine.checkpoint import CheckpointError
+from dcn.engine.checkpoint import CheckpointError, verify_against_manifest
+from dcn.engine.finite import non_finite_arrays
 
 from .errors import FitReport, ParamMismatchError
 from .tables import (AUX_SUFFIXES, GLUON_SUFFIX, NetworkTable, network_kind, renormalise_box_layer, split_param,
@@ -44,10 +45,12 @@ SOURCES = ("auto", "original", "export", "gluon", "gluon-legacy")
 
 
 def read_params(path: PathLike) -> Dict[str, mx.nd.NDArray]:
-    """``mx.nd.load`` with errors that name the file."""
+    """``mx.nd.load`` with errors that name the file; checked against the sha256 of the manifest beside it
+    (training checkpoints, ``dcn.pretrain`` files) when there is one, and refused if it holds NaN/inf."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"parameter file {path} does not exist")
+    verify_against_manifest(path)
     try:
         loaded = mx.nd.load(str(path))
     except mx.base.MXNetError as err:
@@ -55,6 +58,10 @@ def read_params(path: PathLike) -> Dict[str, mx.nd.NDArray]:
                               f"(truncated or corrupt?): {str(err).splitlines()[0]}") from None
     if not isinstance(loaded, dict):
         raise CheckpointError(f"{path} holds an unnamed list of {len(loaded)} arrays, not named parameters")
+    bad = non_finite_arrays(loaded)
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} arrays hold NaN/inf ({', '.join(bad[:5])}"
+                              f"{' ...' if len(bad) > 5 else ''}): the weights of a diverged training")
     return loaded
 
 

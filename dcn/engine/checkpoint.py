@@ -159,6 +159,44 @@ def verify_checkpoint(ckpt: Union[Checkpoint, PathLike]) -> Dict[str, Any]:
     return manifest
 
 
+def verify_against_manifest(params_path: PathLike) -> Optional[Path]:
+    """Check a ``.params`` file against the sha256 that the JSON beside it records, if it records one.
+
+    Both JSON kinds are read: a training checkpoint manifest (``files``) and the info file of
+    ``python -m dcn.pretrain`` (``params_sha256``). Returns the JSON's path, or None when there is
+    nothing to compare with (no JSON, or one that records no hash of this file). Raises
+    :class:`CheckpointError` naming the file on a size or hash mismatch.
+    """
+    path = Path(params_path)
+    manifest_path = path.with_suffix(".json")
+    if not manifest_path.is_file():
+        return None
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        logger.warning("%s: unreadable JSON beside %s (%s); the parameter file is not verified",
+                       manifest_path, path.name, exc)
+        return None
+    meta = None
+    if isinstance(data, dict):
+        files = data.get("files")
+        if isinstance(files, dict) and isinstance(files.get(path.name), dict):
+            meta = files[path.name]
+        elif data.get("params") == path.name and data.get("params_sha256"):
+            meta = {"sha256": data["params_sha256"], "bytes": data.get("params_bytes")}
+    if not meta or not meta.get("sha256"):
+        return None
+    size = path.stat().st_size
+    if meta.get("bytes") is not None and size != meta["bytes"]:
+        raise CheckpointError(f"{path}: truncated or overwritten parameter file ({size} bytes, "
+                              f"{manifest_path.name} says {meta['bytes']})")
+    if sha256_file(path) != meta["sha256"]:
+        raise CheckpointError(f"{path}: corrupt or modified parameter file (sha256 differs from the one "
+                              f"{manifest_path.name} records)")
+    logger.debug("%s matches the sha256 in %s", path, manifest_path.name)
+    return manifest_path
+
+
 def load_checkpoint(ckpt: Union[Checkpoint, PathLike], net: gluon.Block, trainer: Optional[gluon.Trainer],
                     ctx: Sequence[mx.Context], restore_rng: bool = True) -> Dict[str, Any]:
     """Verify, then load parameters (and trainer states) into ``net``/``trainer``; returns the manifest."""

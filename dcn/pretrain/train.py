@@ -19,7 +19,7 @@ from tqdm import tqdm
 from dcn.data import synthetic_classes as SC
 from dcn.engine.checkpoint import (find_last_checkpoint, list_checkpoints, load_checkpoint, read_manifest,
                                    save_checkpoint, seed_everything)
-from dcn.utils.fileio import atomic_write_text
+from dcn.utils.fileio import atomic_write_text, sha256_file
 
 from .data import AUG_STREAM, CropRenderer, epoch_pools, pool_batches, to_input
 from .model import Classifier, NonFiniteWeightsError, check_finite, save_original
@@ -177,6 +177,7 @@ def pretrain(settings: PretrainSettings, prefix: str, *, resume: bool = False, w
         "train_time_s": sum(h["time_s"] for h in history), "wall_time_s_this_run": time.time() - t_start,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mxnet_threads": os.environ.get("OMP_NUM_THREADS"),
         "renderer_processes": workers, "mxnet": mx.__version__, "params": out.name,
+        "params_sha256": sha256_file(out), "params_bytes": out.stat().st_size,
         "command": list(command) if command is not None else list(sys.argv), "history": history,
     }
     atomic_write_text(info_path(prefix), json.dumps(info, indent=1) + "\n")  # last: marks the file complete
