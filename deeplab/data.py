@@ -27,14 +27,14 @@ def load_dataset(cfg: Config, train: bool) -> SegmentationDataset:
     if d.dataset == "synthetic":
         from dcn.data.synthetic import ensure_synthetic, load_segmentation
         ensure_synthetic(d.dataset_path, d.num_images)
-        return load_segmentation(d.dataset_path, image_set)
+        return load_segmentation(d.dataset_path, image_set, skip_bad=d.skip_bad_files)
     if d.dataset == "PascalVOC":
-        return VOCSegmentation(d.dataset_path, image_set, sbd_root=d.sbd_path or None)
+        return VOCSegmentation(d.dataset_path, image_set, sbd_root=d.sbd_path or None, skip_bad=d.skip_bad_files)
     if d.dataset == "CityScape":
         if d.annotation_prefix != "gtFine":
             raise ValueError(f"only gtFine Cityscapes annotations are read, got {d.annotation_prefix!r}")
         split = image_set[len("leftImg8bit_"):] if image_set.startswith("leftImg8bit_") else image_set
-        return CityscapesSegmentation(d.dataset_path, split)
+        return CityscapesSegmentation(d.dataset_path, split, skip_bad=d.skip_bad_files)
     raise ValueError(f"DeepLab does not read dataset {d.dataset!r}")
 
 

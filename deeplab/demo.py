@@ -31,6 +31,8 @@ from matplotlib.patches import Patch  # noqa: E402
 from dcn.config import load_config  # noqa: E402
 from dcn.data import CITYSCAPES_COLORS  # noqa: E402
 from dcn.data.image_io import load_image  # noqa: E402
+from dcn.data.records import DatasetFileError  # noqa: E402
+from dcn.utils.fileio import unique_stems  # noqa: E402
 from dcn.data.synthetic import voc_palette  # noqa: E402
 from dcn.engine import make_contexts  # noqa: E402
 
@@ -93,14 +95,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     ctx = make_contexts(cfg.gpus)[0]
     net = load_net(cfg, args.params, ctx)
     names = class_names(cfg)
-    for image in args.images:
-        img = load_image(image)
-        labels = predict_labels(net, prepare_image(img, cfg.test_scales[0], cfg.network.PIXEL_MEANS),
-                                img.shape[:2], ctx)
-        paths = save_prediction(img, labels, names, Path(args.out), Path(image).stem,
-                                palette_for(cfg.dataset.dataset))
+    failed = []
+    for image, stem in zip(args.images, unique_stems(args.images)):  # one.png + one.jpg: two outputs
+        try:
+            img = load_image(image)
+            data = prepare_image(img, cfg.test_scales[0], cfg.network.PIXEL_MEANS)
+        except (DatasetFileError, ValueError, cv2.error) as e:  # the other images still get their result
+            logger.error("%s: skipped: %s", image, e)
+            failed.append(image)
+            continue
+        labels = predict_labels(net, data, img.shape[:2], ctx)
+        paths = save_prediction(img, labels, names, Path(args.out), stem, palette_for(cfg.dataset.dataset))
         logger.info("%s: classes %s -> %s", image, [names[c] for c in np.unique(labels) if c < len(names)],
                     ", ".join(map(str, paths)))
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(args.images)} images could not be read: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -94,3 +94,66 @@ def test_missing_list_and_size_mismatch(devkit):
     ds = VOCDetection(devkit, "2007_trainval")  # without the header check it fails at load time
     with pytest.raises(DatasetFileError, match="000002.jpg"):
         ds[1]
+
+
+def _truncate(path, keep=0.6):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def test_truncated_jpeg_is_an_error_or_skipped_when_asked(devkit):
+    """libjpeg only warns on stderr and fills the rest grey: the reader names the file instead."""
+    from dcn.data.image_io import load_image
+
+    img = devkit / "VOC2007" / "JPEGImages" / "000002.jpg"
+    cv2.imwrite(str(img), np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    _truncate(img)
+    with pytest.raises(DatasetFileError, match="truncated JPEG") as e:
+        VOCDetection(devkit, "2007_trainval")
+    assert e.value.path == img
+    with pytest.raises(DatasetFileError, match="000002.jpg.*truncated JPEG"):
+        load_image(img)
+    ds = VOCDetection(devkit, "2007_trainval", skip_bad=True)
+    assert [r.image_id for r in ds.records] == ["000001"] and ds.skipped[0][0] == img
+
+
+def _png_header_only(path, width, height):
+    """A valid PNG signature + IHDR claiming width x height, an empty IDAT and IEND (no pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) +
+                     chunk(b"IEND", b""))
+
+
+def test_huge_and_truncated_png_name_the_file(tmp_path):
+    from dcn.data.image_io import load_image
+
+    _png_header_only(tmp_path / "huge.png", 36000, 36000)
+    with pytest.raises(DatasetFileError, match=r"huge.png.*(too large|more than)"):
+        load_image(tmp_path / "huge.png")
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((20, 30, 3), np.uint8))
+    assert load_image(tmp_path / "ok.png").shape == (20, 30, 3)
+    _truncate(tmp_path / "ok.png", 0.5)
+    with pytest.raises(DatasetFileError, match="ok.png.*truncated PNG"):
+        load_image(tmp_path / "ok.png")
+
+
+def test_an_image_that_resizes_to_nothing_names_the_file(tmp_path):
+    """A 5000x2 image died in cv2.resize (!dsize.empty()) without naming the image."""
+    from dcn.data.base import DetectionDataset
+    from dcn.data.batching import TransformedDataset
+    from dcn.data.records import BadFilePolicy, DetRecord
+    from dcn.data.transforms import resize_image
+
+    path = tmp_path / "thin.jpg"
+    cv2.imwrite(str(path), np.full((2, 5000, 3), 200, np.uint8))
+    rec = DetRecord("thin", path, 2, 5000, np.zeros((0, 4), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
+    ds = DetectionDataset("thin", ("a",), [rec], BadFilePolicy(False, "thin"))
+    tds = TransformedDataset(ds, lambda img, target, flip=None: resize_image(img, 256, 256))
+    with pytest.raises(DatasetFileError, match=r"thin.jpg.*5000x2 image resized by 0.0512 .*under 1 pixel"):
+        tds[0]

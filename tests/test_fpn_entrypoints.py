@@ -34,6 +34,16 @@ def test_end_to_end_then_fixed_proposals(tmp_path, capsys):
     image = sorted((tmp_path / "data" / "JPEGImages").glob("*.jpg"))[0]
     demo.main(["--params", str(params), "--images", str(image), "--out", str(tmp_path / "demo"), "--thresh", "0"])
     assert (tmp_path / "demo" / f"{image.stem}_det.png").stat().st_size > 0
+    # same stem twice and a truncated image: both readable ones get their own PNG, the bad one is named
+    import shutil
+    one_jpg, one_png, cut = tmp_path / "one.jpg", tmp_path / "one.png", tmp_path / "cut.jpg"
+    shutil.copy(image, one_jpg)
+    __import__("cv2").imwrite(str(one_png), __import__("cv2").imread(str(image)))
+    cut.write_bytes(image.read_bytes()[:-200])
+    with pytest.raises(SystemExit, match=r"1 of 3 images could not be read: .*cut.jpg"):
+        demo.main(["--params", str(params), "--images", str(one_jpg), str(one_png), str(cut),
+                   "--out", str(tmp_path / "demo2"), "--thresh", "0"])
+    assert sorted(p.name for p in (tmp_path / "demo2").iterdir()) == ["one_jpg_det.png", "one_png_det.png"]
 
     props = ["--set", f"dataset.proposal_dir={tmp_path / 'props'}"]
     proposals.main(["--cfg", RCNN, "--params", str(params), "--image-set", "both"] + sets + props)

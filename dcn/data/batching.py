@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Sequence, Union
 
+import cv2
 import mxnet as mx
 import numpy as np
 
 from .base import DetectionDataset, SegmentationDataset
+from .records import DatasetFileError
 from .sampler import AspectRatioGroupSampler
 from .transforms import DetSample
 
@@ -34,7 +36,14 @@ class TransformedDataset(mx.gluon.data.Dataset):
         n = len(self.dataset)
         img, target = self.dataset[idx % n]
         flip = (idx >= n) if self.flip_duplicate else None
-        return self.transform(img, target, flip=flip)
+        try:
+            return self.transform(img, target, flip=flip)
+        except DatasetFileError:
+            raise
+        except (cv2.error, ValueError) as e:  # e.g. a 5000x2 image that resizes to 0 pixels
+            path = self.dataset.records[idx % n].image_path
+            raise DatasetFileError(path, f"cannot be prepared for the network ({type(e).__name__}: "
+                                         f"{str(e).strip().splitlines()[-1]})") from e
 
     def aspect_ratios(self) -> np.ndarray:
         r = self.dataset.aspect_ratios()

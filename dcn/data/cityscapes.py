@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .base import SegmentationDataset
-from .image_io import image_size
+from .image_io import check_complete, image_size
 from .records import BadFilePolicy, DatasetFileError, PathLike, SegRecord
 
 CITYSCAPES_CLASSES = (
@@ -71,6 +71,7 @@ def _make_record(image_id: str, img_path: Path, label_path: Path, verify_sizes: 
     if not label_path.is_file():
         raise DatasetFileError(label_path, f"label file for {img_path.name} does not exist")
     h, w = image_size(img_path)
+    check_complete(img_path)
     if verify_sizes:
         lh, lw = image_size(label_path)
         if (lh, lw) != (h, w):

@@ -9,8 +9,8 @@ drops images without valid boxes.
 """
 from __future__ import annotations
 
-import math
 import json
+import math
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .base import DetectionDataset
+from .image_io import check_complete
 from .records import BadFilePolicy, DatasetFileError, DetRecord, PathLike
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class COCODetection(DetectionDataset):
         img_path = self.image_dir / file_name
         if not img_path.is_file():
             raise DatasetFileError(img_path, "image does not exist")
+        check_complete(img_path)
         boxes, labels, crowd = [], [], []
         for ann in anns:
             try:

@@ -37,6 +37,9 @@ def resize_image(img: np.ndarray, short: int, max_size: int) -> Tuple[np.ndarray
     scale = compute_scale(img.shape[0], img.shape[1], short, max_size)
     if scale == 1.0:
         return img, scale
+    if min(round(img.shape[0] * scale), round(img.shape[1] * scale)) < 1:
+        raise ValueError(f"a {img.shape[1]}x{img.shape[0]} image resized by {scale:.4g} (short side {short}, "
+                         f"max {max_size}) would be under 1 pixel high or wide")
     return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR), scale
 
 

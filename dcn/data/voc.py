@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .base import DetectionDataset
-from .image_io import image_size
+from .image_io import check_complete, image_size
 from .records import BadFilePolicy, DatasetFileError, DetRecord, PathLike
 
 VOC_CLASSES: Tuple[str, ...] = (
@@ -139,6 +139,7 @@ class VOCDetection(DetectionDataset):
         img_path = folder / "JPEGImages" / f"{image_id}.jpg"
         if not img_path.is_file():
             raise DatasetFileError(img_path, "image does not exist")
+        check_complete(img_path)
         if check_image_size and image_size(img_path) != (h, w):
             raise DatasetFileError(img_path, f"image size {image_size(img_path)} differs from annotation ({h}, {w})")
         return DetRecord(image_id, img_path, h, w, boxes, labels, difficult)

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence
 from tqdm import tqdm
 
 from .base import SegmentationDataset
-from .image_io import image_size, load_sbd_mat
+from .image_io import check_complete, image_size, load_sbd_mat
 from .records import BadFilePolicy, DatasetFileError, PathLike, SegRecord
 from .voc import VOC_CLASSES, read_id_list
 
@@ -71,6 +71,7 @@ class VOCSegmentation(SegmentationDataset):
         if not label_path.is_file() and sbd is not None:
             label_path = sbd / "cls" / f"{image_id}.mat"
         h, w = image_size(img_path)  # raises naming the image if it is missing/broken
+        check_complete(img_path)
         if not label_path.is_file():
             raise DatasetFileError(label_path, f"label for {image_id} does not exist")
         if verify_sizes:

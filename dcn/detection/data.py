@@ -24,11 +24,11 @@ def load_dataset(cfg: Config, train: bool) -> DetectionDataset:
     if d.dataset == "synthetic":
         from dcn.data.synthetic import ensure_synthetic, load_detection
         ensure_synthetic(d.dataset_path, d.num_images)
-        return load_detection(d.dataset_path, image_set)
+        return load_detection(d.dataset_path, image_set, skip_bad=d.skip_bad_files)
     if d.dataset == "PascalVOC":
-        return VOCDetection(d.dataset_path, image_set)
+        return VOCDetection(d.dataset_path, image_set, skip_bad=d.skip_bad_files)
     if d.dataset == "coco":
-        parts = [COCODetection(Path(d.dataset_path), s) for s in image_set.split("+")]
+        parts = [COCODetection(Path(d.dataset_path), s, skip_bad=d.skip_bad_files) for s in image_set.split("+")]
         if len(parts) > 1:
             raise NotImplementedError("several COCO image sets at once are not supported here")
         return parts[0]

@@ -13,6 +13,7 @@ from typing import Callable, List, Optional, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
+import cv2  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -20,6 +21,8 @@ import numpy as np  # noqa: E402
 from dcn.config import Config, load_config  # noqa: E402
 from dcn.data.batching import det_sample_to_nd  # noqa: E402
 from dcn.data.image_io import load_image  # noqa: E402
+from dcn.data.records import DatasetFileError  # noqa: E402
+from dcn.utils.fileio import unique_stems  # noqa: E402
 from dcn.data.records import DetRecord  # noqa: E402
 from dcn.engine import make_contexts  # noqa: E402
 
@@ -73,13 +76,21 @@ def run_demo_cli(load_net: Callable[[Config, str, mx.Context], mx.gluon.Block], 
     net = load_net(cfg, args.params, ctx)
     names, params = class_names(cfg), detect_params(cfg)
     transform = make_transform(cfg, train=False, scale=cfg.test_scales[0])
-    for image in args.images:
-        img = load_image(image)
-        rec = DetRecord(Path(image).stem, Path(image), img.shape[0], img.shape[1])
-        batch = det_sample_to_nd(transform(img, rec, flip=False), ctx)
+    failed = []
+    for image, stem in zip(args.images, unique_stems(args.images)):  # one.png + one.jpg: two outputs
+        try:
+            img = load_image(image)
+            rec = DetRecord(stem, Path(image), img.shape[0], img.shape[1])
+            batch = det_sample_to_nd(transform(img, rec, flip=False), ctx)
+        except (DatasetFileError, ValueError, cv2.error) as e:  # the other images still get their result
+            logger.error("%s: skipped: %s", image, e)
+            failed.append(image)
+            continue
         dets = detect(net, batch["data"], batch["im_info"], params)
-        out = Path(args.out) / f"{Path(image).stem}_det.png"
+        out = Path(args.out) / f"{stem}_det.png"
         n = draw_detections(img, dets, names, out, args.thresh)
         logger.info("%s: %d detections >= %.2f -> %s", image, n, args.thresh, out)
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(args.images)} images could not be read: {', '.join(failed)}")
 
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, List, Sequence, Union
 
 PathLike = Union[str, Path]
 
@@ -72,3 +72,17 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def unique_stems(paths: Sequence[PathLike]) -> List[str]:
+    """An output name stem per input, distinct even when inputs share a stem: ``one.png``, ``one.jpg`` ->
+    ``one_png``, ``one_jpg`` (and ``_2``, ``_3`` ... for the same name in several folders); else the stem."""
+    stems = [Path(p).stem for p in paths]
+    out: List[str] = []
+    for p, stem in zip(paths, stems):
+        name = stem if stems.count(stem) == 1 else f"{stem}_{Path(p).suffix.lstrip('.') or 'noext'}"
+        base, n = name, 2
+        while name in out:
+            name, n = f"{base}_{n}", n + 1
+        out.append(name)
+    return out
