@@ -156,3 +156,52 @@ def test_read_params_refuses_non_finite_arrays(tmp_path):
     mx.nd.save(str(tmp_path / "nan.params"), {"arg:w": mx.nd.array([1.0, float("nan")]), "arg:b": mx.nd.ones(2)})
     with pytest.raises(CheckpointError, match=r"nan.params: 1 arrays hold NaN/inf \(arg:w\)"):
         read_params(tmp_path / "nan.params")
+
+
+def test_resume_with_a_corrupt_newest_checkpoint_offers_the_previous_one(tmp_path, uninterrupted):
+    src = uninterrupted[0]
+    for p in src.glob("tiny-000*.*"):
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    _flip_one_byte(tmp_path / "tiny-0002.params")
+    with pytest.raises(CheckpointError, match=r"tiny-0002.params: corrupt[\s\S]*previous complete checkpoint is "
+                                              r"epoch 1 \(tiny-0001.json\)[\s\S]*TRAIN.begin_epoch=1"):
+        _train(tmp_path, 3, resume=True)
+    # the offered fallback works: continue from epoch 1, epoch 2 is trained again
+    cfg = tiny_config(tmp_path, "TRAIN.end_epoch=2", "TRAIN.begin_epoch=1")
+    loop = fit(cfg, make_net(mx.cpu()), l2_forward, tiny_data(), NUM_SAMPLES, ctx=[mx.cpu()], progress=False)
+    assert loop.history.epochs[-1]["epoch"] == 2 and find_last_checkpoint(tmp_path, "tiny").epoch == 2
+    load_checkpoint(tmp_path / "tiny-0002.json", make_net(mx.cpu()), None, [mx.cpu()])  # verifies again
+
+
+def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path):
+    """A full disk surfaced as MXNet's 'FileStream.Write incomplete' without a path."""
+    from dcn.utils.fileio import FileWriteError, atomic_write
+
+    target = tmp_path / "model-0001.params"
+    target.write_bytes(b"old")
+
+    def full_disk(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"partial")
+        raise mx.base.MXNetError("[00:00:00] src/io/local_filesys.cc:38: Check failed: ... FileStream.Write incomplete")
+
+    with pytest.raises(FileWriteError, match=r"model-0001.params: could not write the file \(.*FileStream.Write "
+                                             r"incomplete; \d+ MiB free there\); nothing was replaced"):
+        atomic_write(target, full_disk)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model-0001.params"]
+    with pytest.raises(ValueError, match="not an I/O error"):  # other errors keep their type
+        atomic_write(target, lambda tmp: (_ for _ in ()).throw(ValueError("not an I/O error")))
+
+
+def test_training_removes_the_temp_files_a_killed_run_left(tmp_path, uninterrupted, caplog):
+    src = uninterrupted[0]
+    for p in src.glob("tiny-0001.*"):
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    stale = tmp_path / ".tiny-0002.params.k3j9x_2a.tmp"  # SIGKILL during the epoch-2 write
+    stale.write_bytes(b"x" * 1000)
+    keep = tmp_path / "notes.tmp"
+    keep.write_text("not ours")
+    with caplog.at_level("WARNING"):
+        _train(tmp_path, 2, resume=True)
+    assert not stale.exists() and keep.exists()
+    assert "temp file of an interrupted write" in caplog.text

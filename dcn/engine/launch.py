@@ -11,6 +11,7 @@ from mxnet import gluon
 from ..config.dump import config_to_dict, dump_config
 from ..config.schema import Config, TrainConfig
 from ..distributed.kvstore import KVStoreLike, is_distributed, num_workers, resolve_kvstore, worker_rank
+from ..utils.fileio import remove_stale_temp_files
 from ..utils.logger import setup_logging
 from .checkpoint import CheckpointError, checkpoint_path
 from .devices import make_contexts, split_batch
@@ -64,6 +65,9 @@ def fit(cfg: Config, net: gluon.Block, forward_fn: ForwardFn, data: DataSource, 
         claim_output_dir(out, cfg.TRAIN.model_prefix, resume=resume, overwrite=overwrite,
                          begin_epoch=cfg.TRAIN.begin_epoch)
     setup_logging(out if chief else None)
+    if chief:
+        for stale in remove_stale_temp_files(out):  # what a killed run's atomic writes left behind
+            logger.warning("removed %s: the temp file of an interrupted write", stale)
     ctx = list(ctx) if ctx is not None else make_contexts(cfg.gpus)
     if chief:
         dump_config(cfg, out)

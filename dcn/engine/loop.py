@@ -21,8 +21,8 @@ from mxnet import autograd, gluon
 from tqdm import tqdm
 
 from ..distributed.kvstore import sync_initial_params
-from .checkpoint import (checkpoint_path, find_last_checkpoint, load_checkpoint, rng_state, save_checkpoint,
-                         seed_everything)
+from .checkpoint import (CheckpointError, checkpoint_path, find_last_checkpoint, list_checkpoints, load_checkpoint,
+                         rng_state, save_checkpoint, seed_everything, verify_checkpoint)
 from .devices import batch_size_of, split_batch
 from .finite import check_finite_params
 from .history import MetricHistory
@@ -61,7 +61,23 @@ class TrainLoop:
         if ckpt is None:
             logger.info("no checkpoint '%s-*.json' in %s; nothing to resume", self.prefix, self.output_dir)
             return None
-        return self.load_epoch(ckpt.epoch)
+        try:
+            return self.load_epoch(ckpt.epoch)
+        except CheckpointError as err:
+            raise CheckpointError(f"{err}\n{self._fallback_hint(ckpt.epoch)}") from None
+
+    def _fallback_hint(self, bad_epoch: int) -> str:
+        """Where to continue from when the newest checkpoint is damaged: the newest older one that verifies."""
+        for older in reversed([c for c in list_checkpoints(self.output_dir, self.prefix) if c.epoch < bad_epoch]):
+            try:
+                verify_checkpoint(older)
+            except CheckpointError:
+                continue
+            return (f"--resume stops here rather than silently using an older epoch. The previous complete "
+                    f"checkpoint is epoch {older.epoch} ({older.manifest_path.name}); to continue from it, run "
+                    f"without --resume and with --set TRAIN.begin_epoch={older.epoch} (epochs after "
+                    f"{older.epoch} are trained again and their files rewritten)")
+        return "no older complete checkpoint verifies either: start over with --overwrite"
 
     def load_epoch(self, epoch: int) -> int:
         """Load the checkpoint written after ``epoch`` epochs; returns ``epoch``."""

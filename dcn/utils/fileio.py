@@ -4,11 +4,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, List, Sequence, Union
 
 PathLike = Union[str, Path]
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")
+
+
+class FileWriteError(OSError):
+    """A write failed (disk full, permissions, ...); the message names the file. The old file is intact."""
 
 
 def fsync_dir(folder: PathLike) -> None:
@@ -33,8 +41,11 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     On error the temp file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=str(path.parent))
+    except OSError as e:
+        raise FileWriteError(_write_failure(path, e)) from e
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,9 +55,35 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
         fsync_dir(path.parent)
+    except Exception as e:  # noqa: BLE001 - only I/O failures are re-raised as FileWriteError
+        if isinstance(e, OSError) or type(e).__name__ == "MXNetError":  # MXNet: "FileStream.Write incomplete"
+            raise FileWriteError(_write_failure(path, e)) from e
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _write_failure(path: Path, err: BaseException) -> str:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.0f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    return f"{path}: could not write the file ({first}; {free}); nothing was replaced"
+
+
+def remove_stale_temp_files(folder: PathLike) -> List[Path]:
+    """Remove the temp files of atomic writes that a killed process left in ``folder`` (only names that
+    :func:`atomic_path` makes: ``.<name>.<random>.tmp``); returns them. Call it where no other process is
+    writing into ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if p.is_file() and _TEMP_NAME.match(p.name)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write(path: PathLike, writer: Callable[[str], None]) -> Path:
