@@ -95,7 +95,7 @@ def test_exponent_floats_and_int_for_float():
 
 
 def test_overrides_are_typed():
-    base = config_from_text("")
+    base = config_from_text("{}")
     cfg = apply_overrides(base, ["TRAIN.lr=0.001", "network.num_deformable_layers=0", "gpus=[0, 1]",
                                  "TRAIN.lr_step=[3, 5.5]", "TRAIN.FLIP=false", "dataset.image_set=2007_test",
                                  "TRAIN.clip_gradient=null"])
@@ -116,7 +116,7 @@ def test_overrides_are_typed():
 ])
 def test_bad_overrides(item, words):
     with pytest.raises(ConfigError, match=words) as info:
-        apply_overrides(config_from_text(""), [item])
+        apply_overrides(config_from_text("{}"), [item])
     assert item in str(info.value)
 
 
@@ -159,3 +159,24 @@ def test_pretrained_backbone_needs_frozen_batchnorm():
         load_config(cfg_file, ["network.norm=gn"])
     scratch = load_config(cfg_file, ["network.norm=gn", "network.pretrained="])
     assert scratch.network.norm == "gn" and scratch.network.pretrained == ""
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "\n\n"])
+def test_empty_config_file_is_an_error_naming_it(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"empty.yaml.*holds no settings"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("item", ["TRAIN.lr=.inf", "TRAIN.lr=-.inf", "TRAIN.lr=.nan", "TRAIN.wd=1e999"])
+def test_non_finite_numbers_are_refused(item):
+    with pytest.raises(ConfigError, match=r"expected a finite number"):
+        apply_overrides(config_from_text("{}"), [item])
+
+
+def test_non_finite_number_in_a_file_names_key_and_line(tmp_path):
+    path = tmp_path / "inf.yaml"
+    path.write_text("TRAIN:\n  momentum: 0.9\n  lr: .inf\n")
+    with pytest.raises(ConfigError, match=r"inf.yaml:3: key .TRAIN.lr.: expected a finite number"):
+        load_config(path)

@@ -86,8 +86,9 @@ def config_from_text(text: str, file: Optional[str] = None) -> Config:
     """Parse, type and check one YAML document; errors carry ``file`` and the key's line."""
     lines = key_lines(text, file)
     data = parse_yaml(text, file)
-    if data is None:
-        data = {}
+    if data is None:  # an empty file (or only comments) would silently run on every default
+        raise ConfigError("the file holds no settings (empty or only comments); an experiment config sets at "
+                          "least its network and dataset", None, file, 1)
     if not isinstance(data, dict):
         raise ConfigError(f"top level must be a mapping, got {type(data).__name__}", None, file, 1)
     try:

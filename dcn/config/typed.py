@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from typing import Any, Dict, List, Tuple, Union
 
@@ -68,6 +69,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # YAML reads .inf / .nan: no setting means that
+                raise ConfigError(f"expected a finite number, got {value!r}", key)
             return float(value)
     elif tp is str:
         if isinstance(value, str):
