@@ -66,7 +66,11 @@ def evaluate(net: DeepLab, cfg: Config, max_images: int = 0, ctx: Optional[mx.Co
         img, label = dataset[i]
         data = prepare_image(img, cfg.test_scales[0], cfg.network.PIXEL_MEANS)
         evaluator.update(predict_labels(net, data, label.shape, ctx), label)
-    return evaluator.evaluate()
+    result = evaluator.evaluate()
+    if result.confusion.sum() == 0:  # every pixel is ignore_label: mIoU would print as nan with rc 0
+        raise ValueError(f"dataset.test_image_set={cfg.dataset.test_image_set!r} ({cfg.dataset.dataset_path}): "
+                         f"its {n} test images have no labelled pixel (all {IGNORE_LABEL}), so mIoU is undefined")
+    return result
 
 
 def format_result(result: SegResult) -> str:

@@ -135,3 +135,21 @@ def test_matches_devkit_loop_on_random_data():
         for iou in (0.5, 0.7):
             assert res.ap[(iou, "area")][cls] == pytest.approx(_devkit_ap(dets, gts, cls, iou, False), abs=1e-12)
             assert res.ap[(iou, "11point")][cls] == pytest.approx(_devkit_ap(dets, gts, cls, iou, True), abs=1e-12)
+
+
+def test_a_test_split_without_objects_is_an_error(monkeypatch, tmp_path):
+    """It printed 'mAP@0.5: nan' with rc 0."""
+    import numpy as np
+
+    from dcn.config import load_config
+    from dcn.data.base import DetectionDataset
+    from dcn.data.records import BadFilePolicy, DetRecord
+    from dcn.detection import evaluate as E
+
+    empty = [DetRecord(f"im{i}", tmp_path / f"im{i}.jpg", 64, 64, np.zeros((0, 4), np.float32),
+                       np.zeros(0, np.int32), np.zeros(0, bool)) for i in range(3)]
+    monkeypatch.setattr(E, "load_dataset", lambda cfg, train: DetectionDataset("v", ("a",), empty,
+                                                                                BadFilePolicy(False, "v")))
+    cfg = load_config("experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml")
+    with pytest.raises(ValueError, match=r"test_image_set='val' .*3 test images hold no .*objects"):
+        E.evaluate(None, cfg, progress=False)

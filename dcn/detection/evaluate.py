@@ -47,6 +47,11 @@ def evaluate(net, cfg: Config, params: Optional[DetectParams] = None, max_images
     evaluator = VOCDetectionEvaluator(names, (0.5, 0.7))
     by_size = SizeAPEvaluator(len(names), (0.5, 0.7))
     n = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
+    num_objects = sum(int((~r.difficult).sum()) for r in dataset.records[:n])
+    if num_objects == 0:  # every AP would be 0/0: 'mAP@0.5: nan' with rc 0 before
+        raise ValueError(f"dataset.test_image_set={cfg.dataset.test_image_set!r} ({cfg.dataset.dataset_path}): its "
+                         f"{n} test images hold no (non-difficult) objects, so AP is undefined; test on a split "
+                         "with annotated objects")
     for i in tqdm(range(n), desc="test", disable=not progress, leave=False):
         img, rec = dataset[i]
         inputs, rois = [], []
