@@ -2,11 +2,13 @@
 // strings Python formatted ("(3, 3)", "True", "0.0625"); every parse failure
 // becomes an MXNetError that names the op, the attribute and what was expected.
 #pragma once
+#include <cerrno>
 #include <cmath>
 #include <ostream>
 #include <cstdint>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,7 +22,28 @@ using mxnet::ext::MXReturnValue;
 using mxnet::ext::MX_FAIL;
 using mxnet::ext::MX_SUCCESS;
 
-#define DCN_ERROR(op) MX_ERROR_MSG << op << ": "
+// lib_api keeps every error message ever added (MXerrorMsgs has no clear), and MXNet prints all of them
+// with each new failure: the second mistake's message began with the first one's. The vector is private;
+// the explicit-instantiation rule (access is not checked there) lets us reach it without patching lib_api.
+namespace detail {
+using ErrorVec = std::vector<std::stringstream*> mxnet::ext::MXerrorMsgs::*;
+struct ErrorMsgsTag { friend ErrorVec error_vec(ErrorMsgsTag); };
+template <ErrorVec M>
+struct ErrorMsgsAccess { friend ErrorVec error_vec(ErrorMsgsTag) { return M; } };
+template struct ErrorMsgsAccess<&mxnet::ext::MXerrorMsgs::messages>;
+ErrorVec error_vec(ErrorMsgsTag);
+
+// A new failure starts a new message list: MXNet read the previous failure's messages right after it.
+inline std::stringstream& fresh_error(const char* file, int line) {
+  auto* msgs = mxnet::ext::MXerrorMsgs::get();
+  auto& vec = msgs->*error_vec(ErrorMsgsTag{});
+  for (auto* m : vec) delete m;
+  vec.clear();
+  return msgs->add(file, line);
+}
+}  // namespace detail
+
+#define DCN_ERROR(op) ::dcnops::detail::fresh_error(__FILE__, __LINE__) << op << ": "
 
 // Reads typed attributes of one op; remembers the first error.
 class AttrReader {
@@ -61,11 +84,13 @@ class AttrReader {
         continue;
       }
       char* end = nullptr;
+      errno = 0;
       long long v = std::strtoll(s.c_str() + i, &end, 10);
       if (end == s.c_str() + i) {
         fail() << "attribute '" << key << "' must be a tuple of integers, got '" << s << "'";
         return dflt;
       }
+      if (!in_range(key, s, v)) return dflt;
       out.push_back(v);
       i = end - s.c_str();
     }
@@ -79,11 +104,13 @@ class AttrReader {
       return dflt;
     }
     char* end = nullptr;
+    errno = 0;
     long long v = std::strtoll(it->second.c_str(), &end, 10);
     if (end == it->second.c_str() || !rest_blank(end)) {
       fail() << "attribute '" << key << "' must be an integer, got '" << it->second << "'";
       return dflt;
     }
+    if (!in_range(key, it->second, v)) return dflt;
     return v;
   }
 
@@ -126,6 +153,17 @@ class AttrReader {
   const char* op() const { return op_; }
 
  private:
+  // Every integer attribute (sizes, strides, pads, counts) must fit a 32-bit int: larger values wrap in
+  // shape arithmetic (a pad of 2^31 gave a wrong output shape). Call right after strtoll (errno).
+  bool in_range(const char* key, const std::string& text, long long v) {
+    if (errno == ERANGE || v > kMaxAttr || v < -kMaxAttr) {
+      fail() << "attribute '" << key << "' = '" << text << "' is out of range (each value must be within +-"
+             << kMaxAttr << ")";
+      return false;
+    }
+    return true;
+  }
+  static constexpr long long kMaxAttr = 2147483647LL;
   static bool rest_blank(const char* p) {
     while (*p == ' ') ++p;
     return *p == '\0';

@@ -143,6 +143,11 @@ bool make_geom(const ConvParams& p, const std::vector<int64_t>& data, DeformConv
   }
   g->Ho = (g->H + 2 * p.ph - ekh) / p.sh + 1;
   g->Wo = (g->W + 2 * p.pw - ekw) / p.sw + 1;
+  if (g->Ho * g->Wo >= (int64_t(1) << 31)) {  // also keeps each side within the unsigned dims MXNet takes
+    DCN_ERROR(p.op) << "output plane " << g->Ho << " x " << g->Wo << " (from pad (" << p.ph << ", " << p.pw
+                    << "), stride (" << p.sh << ", " << p.sw << ")) is too large (Ho*Wo must be < 2^31)";
+    return false;
+  }
   return true;
 }
 
