@@ -37,6 +37,9 @@ def check(cfg: Config) -> None:
     _need(len(net.ANCHOR_SCALES) > 0 and len(net.ANCHOR_RATIOS) > 0, "network.ANCHOR_SCALES",
           "anchor scales and ratios must be non-empty")
     _need(len(net.RPN_FEAT_STRIDE) > 0, "network.RPN_FEAT_STRIDE", "must be non-empty")
+    _need(all(s > 0 for s in net.ANCHOR_SCALES) and all(r > 0 for r in net.ANCHOR_RATIOS), "network.ANCHOR_SCALES",
+          "anchor scales and ratios must be > 0")
+    _need(all(s > 0 for s in net.RPN_FEAT_STRIDE), "network.RPN_FEAT_STRIDE", "strides must be > 0")
     _need(not net.pretrained or net.norm == "frozen_bn", "network.norm",
           f"a pretrained backbone (network.pretrained) brings BatchNorm statistics to freeze: use frozen_bn, "
           f"got {net.norm}")
@@ -49,6 +52,7 @@ def check(cfg: Config) -> None:
                                   f"network.{name}[{i}]") from None
 
     _need(cfg.dataset.NUM_CLASSES >= 2, "dataset.NUM_CLASSES", "must be >= 2 (background + 1 class)")
+    _need(cfg.dataset.num_images >= 2, "dataset.num_images", "must be >= 2 (train and val both need an image)")
 
     tr = cfg.TRAIN
     _need(tr.lr > 0, "TRAIN.lr", "must be > 0")
@@ -57,6 +61,11 @@ def check(cfg: Config) -> None:
     _need(all(s > 0 for s in tr.lr_step), "TRAIN.lr_step", "epochs must be > 0")
     _need(tr.warmup_step >= 0, "TRAIN.warmup_step", "must be >= 0")
     _need(0 <= tr.begin_epoch <= tr.end_epoch, "TRAIN.end_epoch", "need 0 <= begin_epoch <= end_epoch")
+    _need(tr.end_epoch >= 1, "TRAIN.end_epoch", "must be >= 1 (0 trains nothing and saves no checkpoint)")
+    _need(0 <= tr.momentum < 1, "TRAIN.momentum", f"must be in [0, 1), got {tr.momentum}")
+    _need(tr.wd >= 0, "TRAIN.wd", f"must be >= 0, got {tr.wd}")
+    _need(not tr.warmup or tr.warmup_lr > 0, "TRAIN.warmup_lr", "must be > 0 when TRAIN.warmup is true")
+    _need(all(s > 0 for s in tr.BBOX_STDS), "TRAIN.BBOX_STDS", "must be > 0 (box targets are divided by them)")
     _need(tr.BATCH_IMAGES >= 1, "TRAIN.BATCH_IMAGES", "must be >= 1")
     _need(tr.BATCH_ROIS == -1 or tr.BATCH_ROIS > 0, "TRAIN.BATCH_ROIS", "must be -1 (all) or > 0")
     # The original silently trained with a negative loss scale in this case.

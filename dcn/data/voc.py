@@ -92,8 +92,8 @@ def parse_voc_xml(path: Path, class_index: Dict[str, int]) -> Tuple[int, int, np
             difficult.append(bool(int(diff)) if diff and diff.strip() else False)
     except DatasetFileError:
         raise
-    except (AttributeError, TypeError, ValueError) as e:
-        # AttributeError/TypeError: a required element is missing (find -> None)
+    except (AttributeError, TypeError, ValueError, OverflowError) as e:
+        # AttributeError/TypeError: a required element is missing (find -> None); OverflowError: int(inf)
         raise DatasetFileError(path, f"malformed VOC annotation ({type(e).__name__}: {e})") from e
     if width <= 0 or height <= 0:
         raise DatasetFileError(path, f"invalid image size {width}x{height}")
