@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (init.sh: venv, pinned stack, operators; fast when nothing changed) and run the test suite.
+# The README's test command and exactly what CI (.ci/run) runs. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash init.sh
+exec .venv/bin/python -m pytest -q "$@"
