@@ -189,3 +189,22 @@ def test_api_rejects_unknown_depth(tmp_path):
         ensure_pretrained(19, str(tmp_path / "x"))
     with pytest.raises(ValueError, match="unknown pretraining settings.*'epoch'"):
         ensure_pretrained(18, str(tmp_path / "x"), epoch=3)
+
+
+def test_cli_never_replaces_a_file_it_did_not_write_and_asks_before_its_own(cli_run, tmp_path, capsys):
+    import shutil
+
+    released = tmp_path / "resnet_v1_101-0000.params"  # a released ImageNet model, no dcn.pretrain JSON
+    released.write_bytes(b"MSRA weights")
+    for flags in ([], ["--overwrite"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--cfg", str(RFCN_CFG), "--out", str(tmp_path / "resnet_v1_101"), *flags, *TINY_ARGS])
+        assert exc.value.code == 2 and "was not written by dcn.pretrain" in capsys.readouterr().err
+    assert released.read_bytes() == b"MSRA weights"
+    prefix, _ = cli_run
+    ours = tmp_path / "ours"
+    for name in (f"{prefix.name}-0000.params", f"{prefix.name}-0000.json"):
+        shutil.copy(prefix.parent / name, tmp_path / name.replace(prefix.name, "ours"))
+    with pytest.raises(SystemExit) as exc:
+        main(["--cfg", str(RFCN_CFG), "--out", str(ours), *TINY_ARGS])
+    assert exc.value.code == 2 and "--resume continues that run, --overwrite replaces it" in capsys.readouterr().err

@@ -16,6 +16,8 @@ import logging
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import List, Optional
 
 from dcn.utils.env import set_default_threads
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, help=f"default {d.seed}")
     ap.add_argument("--width-divisor", type=int, help="default: the task's (4 for the synthetic dataset)")
     ap.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an existing PREFIX-0000.params written by dcn.pretrain (moved to *.old-DATE)")
     ap.add_argument("--threads", type=int, help="CPU cores to use (default: OMP_NUM_THREADS, else all)")
     ap.add_argument("--workers", type=int, help="crop renderer processes (default: 1 per 2 threads, max 2)")
     ap.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -64,7 +68,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from dcn.config import load_config
     from dcn.utils.logger import setup_logging
 
-    from .settings import checkpoint_dir, default_prefix, settings_from_config
+    from .settings import checkpoint_dir, default_prefix, info_path, params_path, read_info, settings_from_config
     try:
         cfg = load_config(args.cfg, args.overrides)
         settings = settings_from_config(
@@ -74,6 +78,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ValueError as err:  # ConfigError too: names the key, file and line
         ap.error(str(err))
     prefix = args.out or default_prefix(settings.depth, settings.width_divisor)
+    if args.resume and args.overwrite:
+        ap.error("--resume continues the earlier run and --overwrite replaces it: give one of them")
+    existing = params_path(prefix)
+    if existing.is_file() and not args.resume:
+        if read_info(prefix) is None:  # a released ImageNet model, say: never replaced
+            ap.error(f"{existing} exists and was not written by dcn.pretrain (no {Path(prefix).name}-0000.json "
+                     "beside it); not overwriting it: choose another --out")
+        if not args.overwrite:
+            ap.error(f"{existing} exists (an earlier dcn.pretrain run); --resume continues that run, --overwrite "
+                     "replaces it (the old files are moved to *.old-DATE), or choose another --out")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for old in (existing, info_path(prefix)):
+            if old.is_file():
+                old.rename(old.with_name(f"{old.name}.old-{stamp}"))
     setup_logging(checkpoint_dir(prefix), filename="pretrain.log")
     # SIGTERM (timeout, a scheduler) unwinds like Ctrl-C: the renderer processes are stopped, the epoch
     # checkpoints written so far stay, and --resume continues from them
