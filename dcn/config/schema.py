@@ -97,6 +97,8 @@ class DatasetConfig:
     annotation_prefix: str = _f("gtFine", "Cityscapes annotation folder")
     sbd_path: str = _f("", "SBD benchmark_RELEASE/dataset folder for VOC 'train_aug' ('' = unused)")
     num_images: int = _f(500, "images to generate for the synthetic dataset (ignored otherwise)")
+    synthetic_seed: int = _f(0, "generator seed of the synthetic dataset: another seed draws other images from "
+                             "the same distribution (use another dataset_path for it; ignored otherwise)")
     skip_bad_files: bool = _f(False, "skip (with a warning naming them) images and annotations that are missing, "
                               "truncated or malformed, instead of stopping at the first one")
     proposal_dir: str = _f("", "folder of precomputed proposals '<image_set>_<proposal>.npz' (python -m "

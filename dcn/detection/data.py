@@ -23,7 +23,7 @@ def load_dataset(cfg: Config, train: bool) -> DetectionDataset:
     image_set = d.image_set if train else d.test_image_set
     if d.dataset == "synthetic":
         from dcn.data.synthetic import ensure_synthetic, load_detection
-        ensure_synthetic(d.dataset_path, d.num_images)
+        ensure_synthetic(d.dataset_path, d.num_images, seed=d.synthetic_seed)
         return load_detection(d.dataset_path, image_set, skip_bad=d.skip_bad_files)
     if d.dataset == "PascalVOC":
         return VOCDetection(d.dataset_path, image_set, skip_bad=d.skip_bad_files)
