@@ -101,7 +101,8 @@ def test_quickstart_smoke_end_to_end(tmp_path):
     assert all(0 <= float(r["mAP@0.5"]) <= 100 and float(r["mAP@0.7"]) <= float(r["mAP@0.5"]) for r in rows)
     with open(out / "table2_effective_dilation.csv") as f:
         dil = list(csv.DictReader(f))
-    assert [r["layer"] for r in dil] == ["res5a_branch2b", "res5b_branch2b", "res5c_branch2b"]
+    # ResNet-18: the last three 3x3 convs with a stride-1 input are res4b's and res5's two blocks
+    assert [r["layer"] for r in dil] == ["res4b_branch2b", "res5a_branch2b", "res5b_branch2b"]
     with open(out / "table4_runtime.csv") as f:
         rt = {r["name"]: r for r in csv.DictReader(f)}
     assert set(rt) == {"plain", "atrous", "deformable"}
