@@ -37,6 +37,7 @@ from mxnet.gluon import HybridBlock
 
 import operators
 from dcn.checkpoint.tables import network_kind
+from dcn.utils.fileio import atomic_write, atomic_write_text
 
 PathLike = Union[str, Path]
 
@@ -56,7 +57,7 @@ def export_symbol(block: HybridBlock, input_names: Sequence[str], prefix: PathLi
         out = mx.sym.Group([o for o in out if o is not None])
     sym_path = Path(f"{prefix}-symbol.json")
     params_path = Path(f"{prefix}-{epoch:04d}.params")
-    out.save(str(sym_path), remove_amp_cast=True)
+    atomic_write(sym_path, lambda tmp: out.save(tmp, remove_amp_cast=True))
     params = block.collect_params()
     inputs = set(input_names)
     arrays: Dict[str, mx.nd.NDArray] = {}
@@ -67,7 +68,7 @@ def export_symbol(block: HybridBlock, input_names: Sequence[str], prefix: PathLi
             if name not in params:
                 raise KeyError(f"graph variable {name!r} is neither an input {sorted(inputs)} nor a parameter")
             arrays[f"{kind}:{name}"] = params[name].data().as_in_context(mx.cpu())
-    mx.nd.save(str(params_path), arrays)
+    atomic_write(params_path, lambda tmp: mx.nd.save(tmp, arrays))
     return sym_path, params_path, out.list_outputs()
 
 
@@ -117,7 +118,7 @@ def export_model(net: gluon.Block, prefix: PathLike, epoch: int = 0) -> Dict[str
         written[name] = {"prefix": Path(graph_prefix).name, "symbol": sym_path.name, "params": params_path.name,
                          "inputs": list(inputs), "outputs": outputs}
     meta = {"network": kind, "class": type(net).__name__, "epoch": epoch, "graphs": written, "spec": _spec_dict(net)}
-    Path(f"{prefix}-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(f"{prefix}-meta.json", json.dumps(meta, indent=2) + "\n")  # last: marks the export complete
     return written
 
 

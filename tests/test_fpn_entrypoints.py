@@ -93,6 +93,18 @@ def _bit_flipped_copy_is_refused(tmp_path, params, sets):
     data[len(data) // 2] ^= 0x01
     flipped.write_bytes(bytes(data))
     assert checkpoint_main(["check", "--cfg", RCNN, "--params", str(params)] + sets) == 0
+    # convert / export never write over their input, nor over existing files without --force
+    converted = tmp_path / "converted.params"
+    assert checkpoint_main(["convert", "--cfg", RCNN, "--params", str(params), "--out", str(converted)] + sets) == 0
+    stamp = converted.stat().st_mtime_ns
+    assert checkpoint_main(["convert", "--cfg", RCNN, "--params", str(params), "--out", str(converted)] + sets) == 2
+    assert converted.stat().st_mtime_ns == stamp
+    assert checkpoint_main(["convert", "--cfg", RCNN, "--params", str(params), "--out", str(converted),
+                            "--force"] + sets) == 0
+    before = params.read_bytes()
+    assert checkpoint_main(["convert", "--cfg", RCNN, "--params", str(params), "--out", str(params),
+                            "--force"] + sets) == 2
+    assert params.read_bytes() == before
     assert checkpoint_main(["check", "--cfg", RCNN, "--params", str(flipped)] + sets) != 0
     with pytest.raises(CheckpointError, match="sha256 differs"):
         test.main(["--cfg", RCNN, "--params", str(flipped)] + sets)

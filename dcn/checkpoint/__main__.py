@@ -25,6 +25,7 @@ from typing import List, Optional
 from dcn.config import load_config
 from dcn.config.errors import ConfigError
 from dcn.engine.checkpoint import CheckpointError
+from dcn.utils.fileio import atomic_write
 
 from .build import UnsupportedNetworkError, build_network, config_network
 from .errors import ParamMismatchError
@@ -52,11 +53,33 @@ def _parser() -> argparse.ArgumentParser:
                            "parameter for are dropped (logged)")
         if name in ("convert", "export"):
             p.add_argument("--out", required=True, help="output file (convert) or prefix (export)")
+            p.add_argument("--force", action="store_true", help="replace output files that already exist")
         if name == "export":
             p.add_argument("--epoch", type=int, default=0, help="epoch number in the exported file names")
         if name == "check":
             p.add_argument("--limit", type=int, default=0, help="show at most N entries per list (0 = all)")
     return ap
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Never write over the input, nor over existing files unless --force (export: every graph file of the
+    prefix, ``PREFIX*-symbol.json`` / ``PREFIX*-EPOCH.params`` / ``PREFIX-meta.json``)."""
+    out = Path(args.out)
+    if args.command == "convert":
+        targets = [out]
+    else:
+        folder = out.parent if out.parent.is_dir() else None
+        targets = [Path(f"{out}-meta.json")] + ([p for pattern in (f"{out.name}*-symbol.json",
+                                                                     f"{out.name}*-{args.epoch:04d}.params")
+                                                 for p in folder.glob(pattern)] if folder else [])
+    source = Path(args.params).resolve()
+    if any(t.resolve() == source for t in targets) or (
+            args.command == "export" and source.parent == out.parent.resolve()
+            and source.match(f"{out.name}*-{args.epoch:04d}.params")):
+        raise FileExistsError(f"--out {out} would overwrite the input --params {args.params}")
+    existing = [t for t in targets if t.exists()]
+    if existing and not args.force:
+        raise FileExistsError(f"{existing[0]} exists; pass --force to replace it, or choose another --out")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -71,6 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             for original, ours, note in TABLES[kind].rows():
                 print(f"{original:45s} -> {ours:20s} {note}")
             return 0
+        if args.command in ("convert", "export"):
+            _check_outputs(args)
         net = build_network(cfg)
         means, stds = bbox_stats(cfg)
         if args.command == "check":
@@ -86,8 +111,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         load_params(net, args.params, cfg=cfg, source=args.source, allow_missing=args.allow_missing,
                     ignore_extra=args.ignore_extra)
         if args.command == "convert":
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            net.save_parameters(args.out)
+            atomic_write(args.out, net.save_parameters)
             print(f"wrote {args.out}")
         else:
             from dcn.export import export_model
@@ -98,7 +122,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ParamMismatchError as err:
         print(err, file=sys.stderr)
         return 1
-    except (UnsupportedNetworkError, ConfigError, CheckpointError, FileNotFoundError) as err:
+    except (UnsupportedNetworkError, ConfigError, CheckpointError, FileNotFoundError, FileExistsError,
+            OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
