@@ -76,7 +76,7 @@ VARIANTS: Tuple[Variant, ...] = (
             ("network.num_deformable_layers=0", "network.dilation=2", "network.deformable_psroi=false")),
     Variant("atrous", "3x3, dilation 4", "PS RoI pooling",
             ("network.num_deformable_layers=0", "network.dilation=4", "network.deformable_psroi=false")),
-    Variant("deformable", "deformable 3x3 (res5a-c), dilation 2", "deformable PS RoI pooling",
+    Variant("deformable", "deformable 3x3 (last 3 layers: res4b, res5a-b), dilation 2", "deformable PS RoI pooling",
             ("network.num_deformable_layers=3", "network.dilation=2", "network.deformable_psroi=true")),
 )
 
@@ -294,7 +294,7 @@ def dilation_table(net, cfg: Config, out: Path, budget: Budget, progress: bool) 
             f"of the deformable filters, by the smallest ground-truth box containing the filter centre: small "
             f"< {np.sqrt(areas[0]):.0f}² px, medium < {np.sqrt(areas[1]):.0f}² px, large, else background "
             f"(COCO's 96², 224² at a {COCO_TEST_SHORT_SIDE}-px short side, rescaled to {cfg.test_scales[0][0]} px); "
-            f"a regular filter gives its dilation (2)\n\n" + stats.markdown())
+            f"a regular filter gives its dilation ({cfg.network.dilation} in res5, 1 in res4)\n\n" + stats.markdown())
     atomic_write_text(out / "table2_effective_dilation.md", text + "\n")
     return text
 

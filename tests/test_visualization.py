@@ -125,3 +125,14 @@ def test_input_shape_is_required_for_strided_layers():
     with pytest.raises(ValueError, match="input_shape"):
         layer.in_shape
     assert DeformLayer(np.zeros((18, 4, 4)), stride=(2, 2), input_shape=(8, 8)).in_shape == (8, 8)
+
+
+def test_padding_fraction_counts_taps_outside_the_map():
+    from dcn.visualization.sampling import padding_fraction
+
+    regular = padding_fraction(DeformLayer(np.zeros((18, 5, 6))))
+    assert regular[1:-1, 1:-1].max() == 0  # interior: every tap reads the map
+    assert regular[0, 0] == pytest.approx(5 / 9)  # corner: 5 of 9 taps on the zero padding
+    far = np.zeros((18, 5, 6))
+    far[1::2] = 100.0  # every tap moved 100 columns right
+    assert (padding_fraction(DeformLayer(far)) == 1).all()

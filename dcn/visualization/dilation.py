@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sampling import DeformLayer, effective_dilation, feature_to_image
+from .sampling import DeformLayer, effective_dilation, feature_to_image, padding_fraction
 
 # COCO area thresholds (pixels^2) at COCO image scale; rescale for other sizes.
 COCO_AREAS = (96.0 ** 2, 224.0 ** 2)
@@ -35,6 +35,7 @@ class DilationStats:
 
     def __init__(self) -> None:
         self.values: dict[str, dict[str, list[np.ndarray]]] = {}
+        self.padding: dict[str, list[np.ndarray]] = {}
 
     def add(self, layers: list[DeformLayer], boxes: np.ndarray, stride: float,
             areas: tuple[float, float] = COCO_AREAS) -> None:
@@ -44,6 +45,7 @@ class DilationStats:
             per = self.values.setdefault(layer.name, {c: [] for c in CATEGORIES})
             for i, c in enumerate(CATEGORIES):
                 per[c].append(eff[cat == i])
+            self.padding.setdefault(layer.name, []).append(padding_fraction(layer).reshape(-1))
 
     def table(self) -> list[dict]:
         rows = []
@@ -54,14 +56,17 @@ class DilationStats:
                 row[f"{c}_mean"] = float(v.mean()) if v.size else float("nan")
                 row[f"{c}_std"] = float(v.std()) if v.size else float("nan")
                 row[f"{c}_n"] = int(v.size)
+            pad = np.concatenate(self.padding.get(name, [])) if self.padding.get(name) else np.zeros(0)
+            row["taps_on_padding"] = float(pad.mean()) if pad.size else float("nan")
             rows.append(row)
         return rows
 
     def markdown(self) -> str:
-        lines = ["| layer | " + " | ".join(CATEGORIES) + " |", "|---|" + "---:|" * len(CATEGORIES)]
+        lines = ["| layer | " + " | ".join(CATEGORIES) + " | taps on padding |",
+                 "|---|" + "---:|" * (len(CATEGORIES) + 1)]
         for r in self.table():
             cells = [f"{r[c + '_mean']:.2f} ± {r[c + '_std']:.2f}" if r[c + "_n"] else "n/a" for c in CATEGORIES]
-            lines.append(f"| {r['layer']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {r['layer']} | " + " | ".join(cells) + f" | {100 * r['taps_on_padding']:.0f} % |")
         return "\n".join(lines)
 
     def write_csv(self, path: str | Path) -> Path:

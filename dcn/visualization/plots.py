@@ -36,7 +36,9 @@ def plot_stacked_sampling(image_rgb: np.ndarray, layers: list[DeformLayer], unit
         ax.set_xlim(-0.5, W - 0.5)
         ax.set_ylim(H - 0.5, -0.5)
         label = f"{labels[i]}: " if labels else ""
-        ax.set_title(f"{label}unit {tuple(int(v) for v in unit)}: {len(pts)} points", fontsize=9)
+        total = int(np.prod([np.prod(layer.kernel) for layer in layers]))
+        note = f"{len(pts)} of {total} points" + (" (the rest read only zero padding)" if len(pts) < total else "")
+        ax.set_title(f"{label}unit {tuple(int(v) for v in unit)}: {note}", fontsize=9)
         ax.axis("off")
         counts.append(len(pts))
     if title:

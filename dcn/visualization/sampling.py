@@ -136,6 +136,19 @@ def effective_dilation(layer: DeformLayer, group: int | None = None) -> np.ndarr
     return result / len(groups)
 
 
+def padding_fraction(layer: DeformLayer) -> np.ndarray:
+    """Fraction of the filter taps that read only zero padding (outside the input map), at every output
+    position (Ho, Wo), averaged over the deformable groups: offsets that drift out of the map switch taps off
+    (DCNv1 gives them no gradient to come back)."""
+    Ho, Wo = layer.offset.shape[1:]
+    yy, xx = np.meshgrid(np.arange(Ho, dtype=np.float64), np.arange(Wo, dtype=np.float64), indexing="ij")
+    out = np.zeros(Ho * Wo)
+    for g in range(layer.num_groups):
+        pts = sampling_points(layer, yy, xx, g)                      # (n, taps, 2)
+        out += 1.0 - reads_input(layer, pts.reshape(-1, 2)).reshape(pts.shape[:2]).mean(axis=1)
+    return (out / layer.num_groups).reshape(Ho, Wo)
+
+
 def feature_to_image(points: np.ndarray, stride: float) -> np.ndarray:
     """Feature (row, col) -> image pixel (row, col): the centre of the stride cell."""
     return (np.asarray(points) + 0.5) * stride - 0.5
