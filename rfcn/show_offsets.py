@@ -159,6 +159,20 @@ def draw_figures(net, info: ImageOffsets, out_dir: Path, stem: str, units: Optio
                                                       info.stride, path, group=group, title=title, labels=unit_names)
         result["fig6"] = path
         logger.info("%s: %s points per unit %s", path, result["fig6_points"], [u for _, u in units])
+        full = int(np.prod([np.prod(layer.kernel) for layer in info.layers]))
+        if len(info.layers) > 1 and min(result["fig6_points"], default=full) < full // 2:
+            # the last layer's taps left the map (they read zero padding): the stack below it still shows
+            # where the lower layers look
+            lower = info.layers[:-1]
+            path = out_dir / f"{stem}_fig6_{len(lower)}layers.png"
+            title = (f"the first {len(lower)} deformable layers ({lower[0].name} .. {lower[-1].name}), "
+                     f"deformable group {group}")
+            result["fig6_lower"] = path
+            result["fig6_lower_points"] = plot_stacked_sampling(
+                info.image_rgb, lower, [u for _, u in units], info.stride, path, group=group, title=title,
+                labels=unit_names)
+            logger.info("%s: %s points per unit (the last layer's taps read padding)", path,
+                        result["fig6_lower_points"])
     else:
         logger.info("no deformable convolution in the backbone: no figure 6")
     head = getattr(getattr(net, "head", None), "cls", None)
