@@ -128,7 +128,7 @@ def variant_config(out: Path, variant: Variant, budget: Budget) -> Config:
     data = out / "data"
     sets = [f"symbol=resnet_v1_18_w{budget.width_divisor}_rfcn_dcn", "network.depth=18",
             *(() if budget.pretrained else SCRATCH), f"dataset.dataset_path={data}", f"dataset.root_path={data}",
-            f"dataset.num_images={budget.num_images}", f"dataset.synthetic_seed={budget.seed}",
+            f"dataset.num_images={budget.num_images}",
             f"SCALES=[{budget.scale},{budget.scale}]", f"TRAIN.end_epoch={budget.epochs}",
             f"TRAIN.lr_step=[{budget.lr_step}]", f"TRAIN.FLIP={'true' if budget.flip else 'false'}",
             f"TEST.test_epoch={budget.epochs}", f"default.seed={budget.seed}",
@@ -323,7 +323,7 @@ def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = 
     setup_logging(out, "quickstart.log")
     operators.load()
     check_settings(out, budget)
-    ensure_synthetic(out / "data", budget.num_images, seed=budget.seed)
+    ensure_synthetic(out / "data", budget.num_images)  # the same images for every training seed
     configs = {variant.name: variant_config(out, variant, budget) for variant in VARIANTS}
     trained = train_variants(configs, out, progress, max_parallel)
     outcomes = []
@@ -382,6 +382,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--epochs", type=int, default=None,
                     help=f"training epochs per variant (default {FULL.epochs}; the lr drops 10x after 3/4 of them); "
                          "each budget has its own output folder")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the trainings (the dataset stays seed 0); "
+                    "each seed has its own output folder")
     ap.add_argument("--redo-analysis", action="store_true", help="redraw pictures and re-measure Tables 2 and 4")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     ap.add_argument("--jobs", type=int, default=0, help="train at most N variants at a time (default: as many as "
@@ -399,9 +401,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         if args.epochs < 1:
             raise SystemExit(f"--epochs must be >= 1, got {args.epochs}")
         budget = replace(budget, epochs=args.epochs, lr_step=round(args.epochs * 3 / 4, 2))
+    if args.seed:
+        budget = replace(budget, seed=args.seed)
     default_out = "output/quickstart_smoke" if args.smoke else "output/quickstart"
     if args.epochs is not None and not args.smoke and args.epochs != FULL.epochs:
         default_out += f"_e{args.epochs}"
+    if args.seed:
+        default_out += f"_s{args.seed}"
     out = Path(args.out or default_out)
     report = run(out, budget, progress=not args.no_progress, redo_analysis=args.redo_analysis,
                  max_parallel=args.jobs)
