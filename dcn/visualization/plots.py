@@ -37,12 +37,14 @@ def plot_stacked_sampling(image_rgb: np.ndarray, layers: list[DeformLayer], unit
         ax.set_ylim(H - 0.5, -0.5)
         label = f"{labels[i]}: " if labels else ""
         total = int(np.prod([np.prod(layer.kernel) for layer in layers]))
-        note = f"{len(pts)} of {total} points" + (" (the rest read only zero padding)" if len(pts) < total else "")
-        ax.set_title(f"{label}unit {tuple(int(v) for v in unit)}: {note}", fontsize=9)
+        ax.set_title(f"{label}unit {tuple(int(v) for v in unit)}: {len(pts)}/{total} points", fontsize=9)
         ax.axis("off")
         counts.append(len(pts))
+    total = int(np.prod([np.prod(layer.kernel) for layer in layers]))
+    if min(counts, default=total) < total:
+        title = (title + "\n" if title else "") + "points not drawn read only zero padding (outside the map)"
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
