@@ -1,18 +1,19 @@
 """CPU training of deformable R-FCN on the synthetic dataset as configured, then VOC mAP on its val split.
 
-Slow (tens of minutes on 2 cores): ``pytest -m slow tests/test_rfcn_slow.py``.
+Slow (about 15 min of training on 2 cores): ``pytest -m slow tests/test_rfcn_slow.py``.
 The config as shipped (ResNet-18/4 pretrained on synthetic shape classification, frozen BN, original
-FIXED_PARAMS; 10 epochs x 800 images, lr 0.01 -> 0.001 at 7), measured 2026-12-01 (33 min of training on 2
-cores shared with 2-3 other jobs): mAP@0.5 80.07, mAP@0.7 59.35; COCO-style AP@0.5 small / medium / large
-69.0 / 86.0 / 94.1; the thresholds sit a little below. From scratch (GroupNorm, lr 0.03) the same schedule
-gave 43.85; before the anchor labelling and normalisation fixes, 6.3 % (3 epochs).
+FIXED_PARAMS; 6 epochs x 800 images, lr 0.01 -> 0.001 after 4), measured 2026-12-02 with seeds 0 / 1 (15.3 /
+15.4 min of training, one thread each, the two runs side by side on 2 cores): mAP@0.5 74.64 / 76.36, mAP@0.7
+50.53 / 52.31; COCO-style AP@0.5 small / medium / large 60.5 / 83.0 / 91.8 and 63.0 / 83.9 / 93.0. The
+thresholds sit a little below the lower seed. (10 epochs, the earlier config: 81.07.) From scratch
+(GroupNorm, lr 0.03, 10 epochs) 43.85; before the anchor labelling and normalisation fixes, 6.3 % (3 epochs).
 """
 import pytest
 
 from dcn.config import load_config
 
 CFG = "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"
-MIN = {"mAP@0.5": 0.77, "mAP@0.7": 0.56, "AP@0.5_small": 0.65, "AP@0.5_medium": 0.82, "AP@0.5_large": 0.90}
+MIN = {"mAP@0.5": 0.72, "mAP@0.7": 0.48, "AP@0.5_small": 0.57, "AP@0.5_medium": 0.80, "AP@0.5_large": 0.89}
 
 
 @pytest.mark.slow
