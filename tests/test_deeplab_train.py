@@ -93,7 +93,8 @@ def test_short_cpu_training_reaches_miou(tmp_path):
     10 epochs of 800 images, lr 0.01).
 
     Measured 2026-12-01 on 2 shared cores: 58.25 % mIoU (background 96.2, disk 67.5, triangle 49.1, star 47.1,
-    ring 59.4, cross 46.6, letter 41.9) in 741 s of training. (Before: scratch, frozen BN, 15.51 %.)
+    ring 59.4, cross 46.6, letter 41.9) in 741 s of training; 2026-12-02 seeds 0 / 1: 58.25 / 58.35 % in 9.7 /
+    10.6 min (one thread each, two runs side by side). (Before: scratch, frozen BN, 15.51 %.)
     """
     from dcn.config import load_config
     cfg = load_config(CFG, [f"output_path={tmp_path / 'out'}"])
