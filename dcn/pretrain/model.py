@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Dict, Union
 
 import mxnet as mx
-import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
 
