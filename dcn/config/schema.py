@@ -126,6 +126,8 @@ class TrainConfig:
     FLIP: bool = _f(True, "horizontal-flip augmentation (doubles the epoch like the original)")
     SHUFFLE: bool = _f(True, "shuffle images each epoch")
     ASPECT_GROUPING: bool = _f(True, "batch images of similar aspect ratio together")
+    RPN_ONLY: bool = _f(False, "train the RPN alone, the RoI head frozen and unused (the paper's separately "
+                        "trained RPN whose proposals the VOC ablations share; step 1 of alternate training)")
     ENABLE_OHEM: bool = _f(False, "online hard example mining of RoIs")
     BATCH_ROIS: int = _f(128, "RoIs sampled per image (-1 = all proposals)")
     BATCH_ROIS_OHEM: int = _f(128, "RoIs kept per image by OHEM")

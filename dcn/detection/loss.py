@@ -38,6 +38,7 @@ class TrainParams:
     rpn_min_size: float = 0
     ohem: bool = False
     batch_rois_ohem: int = 128
+    rpn_only: bool = False  # the RPN's loss alone (TRAIN.RPN_ONLY)
 
 
 def cross_entropy(logits: mx.nd.NDArray, labels: mx.nd.NDArray) -> Tuple[mx.nd.NDArray, mx.nd.NDArray]:
@@ -129,7 +130,7 @@ def detector_loss(net, batch: Dict[str, mx.nd.NDArray], params: TrainParams, rng
         class_aware = getattr(net.spec, "class_aware_rpn", False)
         loss, metrics = rpn_loss(logits, deltas, anchors, gt_boxes, gt_labels, batch["im_info"], params.anchor,
                                  class_aware, rng)
-        if class_aware:
+        if class_aware or params.rpn_only:
             return loss, metrics
         with autograd.pause():
             fg = 1 - mx.nd.softmax(logits, axis=-1)[:, :, 0]

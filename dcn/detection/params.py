@@ -40,7 +40,7 @@ def train_params(cfg: Config) -> TrainParams:
                                   clobber_positives=t.RPN_CLOBBER_POSITIVES),
         rpn_pre_nms_top_n=t.RPN_PRE_NMS_TOP_N, rpn_post_nms_top_n=t.RPN_POST_NMS_TOP_N,
         rpn_nms_thresh=t.RPN_NMS_THRESH, rpn_min_size=t.RPN_MIN_SIZE, ohem=t.ENABLE_OHEM,
-        batch_rois_ohem=t.BATCH_ROIS_OHEM)
+        batch_rois_ohem=t.BATCH_ROIS_OHEM, rpn_only=t.RPN_ONLY)
 
 
 def detect_params(cfg: Config) -> DetectParams:

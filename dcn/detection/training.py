@@ -54,8 +54,26 @@ def freeze_rpn(net: gluon.Block) -> List[str]:
     return names
 
 
+def freeze_head(net: gluon.Block) -> List[str]:
+    """No gradient for the RoI head (``TRAIN.RPN_ONLY`` never uses it); returns the frozen names."""
+    names = []
+    if net.head is not None:
+        for name, p in net.head.collect_params().items():
+            p.grad_req = "null"
+            names.append(name)
+    return names
+
+
 def training_dataset(cfg: Config, net: gluon.Block) -> TransformedDataset:
     """The training images; with ``dataset.proposal_dir`` also their precomputed proposals (RPN frozen)."""
+    if cfg.TRAIN.RPN_ONLY:
+        if cfg.dataset.proposal_dir:
+            raise ValueError("TRAIN.RPN_ONLY trains the RPN, dataset.proposal_dir the head on fixed proposals: "
+                             "set one of them, not both")
+        if getattr(net.spec, "class_aware_rpn", False):
+            raise ValueError("TRAIN.RPN_ONLY: the class-aware RPN is an RPN already (set it false)")
+        logger.info("training the RPN alone; RoI head frozen (%d parameters)", len(freeze_head(net)))
+        return train_dataset(cfg)
     if not cfg.dataset.proposal_dir:
         return train_dataset(cfg)
     if getattr(net.spec, "class_aware_rpn", False):

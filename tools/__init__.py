@@ -1,0 +1,1 @@
+"""Experiment tooling outside the library (as detectron2's ``tools/``): the paper reproduction."""
