@@ -124,3 +124,21 @@ def test_scheduler_reports_the_failing_job_with_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)job s0/proposals failed.*boom"):
         run_plan(jobs, **kwargs)
     assert not (tmp_path / "s0_rfcn_dconv0").exists()  # its dependant never started
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "voc"])
+def test_every_job_of_the_full_plan_has_a_valid_config(tmp_path, dataset):
+    import dataclasses
+    from tools.paper.jobs import job_config
+    budget = dataclasses.replace(FULL, dataset=dataset, sets=("TRAIN.lr=0.002",))
+    for job in make_plan((1, 2, 3, 4), ("deeplab", "rpn", "faster", "rfcn"), seeds=2):
+        cfg = job_config(tmp_path, job, budget)
+        assert cfg.default.seed == job.seed and cfg.TRAIN.lr == 0.002
+        assert cfg.output_path == str(tmp_path / "runs" / job.key)
+        if job.row:
+            row = ROWS[job.row]
+            assert (cfg.network.num_deformable_layers, cfg.network.dilation) == (row.layers, row.dilation)
+        if job.task in ("faster", "rfcn"):
+            assert cfg.dataset.proposal_dir.endswith(f"s{job.seed}/proposals/boxes") and not cfg.TEST.HAS_RPN
+        assert cfg.TRAIN.RPN_ONLY == (job.task == "proposals")
+        assert (cfg.network.depth == 101) == (dataset == "voc")

@@ -21,6 +21,7 @@ from dcn.utils.env import set_default_threads
 set_default_threads()  # before mxnet is imported
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -50,7 +51,11 @@ def available_cores() -> int:
 def check_settings(out: Path, budget: Budget) -> None:
     path = out / "settings.json"
     found = read_json(path)
-    if found is not None and found != budget.to_json():
+    try:  # keys added since that run was started take their defaults
+        same = found is None or Budget.from_json(found).to_json() == budget.to_json()
+    except TypeError:
+        same = False
+    if not same:
         raise SystemExit(f"{out} holds a paper run with another budget ({path}: {found}); use another --out "
                          "(or move that folder away)")
     write_json(path, budget.to_json())
@@ -137,6 +142,8 @@ def report(out: Path, jobs: Sequence[Job], budget: Budget, tables_wanted: Sequen
     results = collect(out, jobs)
     rows = sorted({j.row for j in jobs if j.row})
     train_images = budget.num_images - budget.num_images // 5
+    if budget.dataset != "synthetic":
+        return report_real(out, jobs, budget, tables_wanted, tasks, seeds, redo, wall_s, results, rows)
     header = (f"Synthetic shapes, {train_images} train / {budget.num_images // 5} val images at {budget.scale} px; "
               f"every row: {budget.epochs} epochs (lr / 10 after {budget.lr_step:g}) "
               + ("fine-tuning the shipped synthetic-pretrained ResNet-18 / 4 (frozen BN)" if budget.pretrained
@@ -144,6 +151,22 @@ def report(out: Path, jobs: Sequence[Job], budget: Budget, tables_wanted: Sequen
               + f"; mean ± std over {seeds} seed(s) (training seeds; the same images); ours \\| paper "
               "(ResNet-101, VOC). Faster R-CNN and R-FCN train and test on the fixed proposals of one RPN per "
               "seed trained alone (the paper's VOC protocol); DeepLab and the class-aware RPN on their own.")
+    return write_report(out, jobs, budget, tables_wanted, tasks, seeds, redo, wall_s, results, rows, header)
+
+
+def report_real(out: Path, jobs: Sequence[Job], budget: Budget, tables_wanted: Sequence[int],
+                tasks: Sequence[str], seeds: int, redo: bool, wall_s: float, results: tables.Results,
+                rows: List[str]) -> str:
+    header = (f"{budget.dataset.upper()}: the configs' own data and schedules "
+              f"({', '.join(str(budget.config_path(t).name) for t in tasks)}); mean ± std over {seeds} seed(s); "
+              "ours \\| paper. Faster R-CNN and R-FCN train and test on the fixed proposals of one RPN per seed "
+              "trained alone (the paper's VOC protocol).")
+    return write_report(out, jobs, budget, tables_wanted, tasks, seeds, redo, wall_s, results, rows, header)
+
+
+def write_report(out: Path, jobs: Sequence[Job], budget: Budget, tables_wanted: Sequence[int],
+                 tasks: Sequence[str], seeds: int, redo: bool, wall_s: float, results: tables.Results,
+                 rows: List[str], header: str) -> str:
     parts = []
     if 1 in tables_wanted:
         text = tables.table1_markdown(results, tasks, rows)
@@ -183,8 +206,9 @@ def run(out: Path, budget: Budget, tables_wanted: Sequence[int], tasks: Sequence
     estimate = {j.key: j.estimate_s(budget) for j in jobs}
     todo = [j for j in jobs if read_json(result_path(out, j)) is None]
     plan_text = (f"plan: {len(jobs)} jobs ({len(todo)} to run), {parallel} at a time with {threads} thread(s) each; "
-                 f"estimated {sum(estimate[j.key] for j in todo) / parallel / 60:.0f} min of training + ~5 min "
-                 "of analysis")
+                 + (f"estimated {sum(estimate[j.key] for j in todo) / parallel / 60:.0f} min of training + ~5 min "
+                    "of analysis on a 2-core CPU" if budget.dataset == "synthetic" else
+                    "the configs' own schedules (no time estimate)"))
     if dry_run:
         return "\n".join([plan_text, *(f"  {j.key}  ~{estimate[j.key] / 60:.1f} min" for j in jobs)])
     out.mkdir(parents=True, exist_ok=True)
@@ -193,7 +217,8 @@ def run(out: Path, budget: Budget, tables_wanted: Sequence[int], tasks: Sequence
     import operators
     from dcn.data.synthetic import ensure_synthetic
     operators.load()
-    ensure_synthetic(out / "data", budget.num_images)
+    if budget.dataset == "synthetic":
+        ensure_synthetic(out / "data", budget.num_images)
     logger.info(plan_text)
     if inline:
         for job in todo:
@@ -244,6 +269,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="one seed, 5 rows per task (<= 45 min on 2 cores)")
     mode.add_argument("--smoke", action="store_true", help="tiny images, thin scratch net, 1 epoch (CI)")
+    ap.add_argument("--dataset", choices=("synthetic", "voc"), default="synthetic",
+                    help="synthetic (built in, the budget above) or voc: the released VOC configs with their own "
+                         "data paths and schedules (ResNet-101; add --set gpus=[0,1,2,3])")
+    ap.add_argument("--cfg", action="append", default=[], metavar="TASK=PATH",
+                    help="use this config for a task (e.g. deeplab=experiments/deeplab/cfgs/"
+                         "deeplab_resnet_v1_101_cityscapes_segmentation_dcn.yaml); repeatable")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                    help="config override for every job; repeatable")
     ap.add_argument("--jobs", type=int, default=0, help="trainings at a time (default: one per core)")
     ap.add_argument("--inline", action="store_true", help="run the jobs one by one in this process")
     ap.add_argument("--redo-analysis", action="store_true", help="re-measure Tables 2 and 4")
@@ -267,8 +300,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.jobs < 0:
         raise SystemExit(f"--jobs must be >= 1 (0 = one per core), got {args.jobs}")
     budget = SMOKE if args.smoke else FULL
-    out = Path(args.out or ("output/paper_smoke" if args.smoke else "output/paper_quick" if args.quick
-                            else "output/paper"))
+    cfgs = []
+    for item in args.cfg:
+        task, _, path = item.partition("=")
+        if task not in TASKS or not path:
+            raise SystemExit(f"--cfg: expected TASK=PATH with TASK one of {list(TASKS)}, got {item!r}")
+        if not Path(path).is_file():
+            raise SystemExit(f"--cfg {item}: no such config file")
+        cfgs.append((task, str(Path(path).resolve())))
+    if args.dataset != "synthetic" and args.smoke:
+        raise SystemExit("--smoke runs on the synthetic data only")
+    budget = dataclasses.replace(budget, dataset=args.dataset, cfgs=tuple(cfgs), sets=tuple(args.sets))
+    default_out = {"voc": "output/paper_voc"}.get(args.dataset, "output/paper")
+    out = Path(args.out or ("output/paper_smoke" if args.smoke else default_out + "_quick" if args.quick
+                            else default_out))
     text = run(out, budget, tables_wanted, tasks, seeds, args.quick, args.smoke, args.jobs,
                progress=not args.no_progress, inline=args.inline, redo=args.redo_analysis, dry_run=args.dry_run)
     print(text, flush=True)

@@ -17,7 +17,7 @@ from dcn.config.loader import apply_overrides
 from dcn.engine.checkpoint import find_last_checkpoint
 from dcn.utils.fileio import atomic_write_text
 
-from .plan import CFGS, DETECTORS, ROWS, SCRATCH, SYMBOLS, Budget, Job
+from .plan import DETECTORS, ROWS, SCRATCH, SYMBOLS, VOC_SYMBOLS, Budget, Job
 
 logger = logging.getLogger("tools.paper")
 
@@ -38,16 +38,21 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def job_config(out: Path, job: Job, budget: Budget) -> Config:
-    """The experiment config of ``job``: the task's synthetic config, the row's modules, the budget."""
-    data = out / "data"
-    epochs = budget.rpn_epochs if job.task == "proposals" else budget.epochs
-    lr_step = budget.lr_step * epochs / budget.epochs
-    sets = [f"symbol={SYMBOLS[job.task].format(w=budget.width_divisor)}", "network.depth=18",
-            *(() if budget.pretrained else SCRATCH),
-            f"dataset.dataset_path={data}", f"dataset.root_path={data}", f"dataset.num_images={budget.num_images}",
-            f"SCALES=[{budget.scale},{budget.scale}]", f"TRAIN.end_epoch={epochs}", f"TRAIN.lr_step=[{lr_step:g}]",
-            f"TRAIN.FLIP={'true' if budget.flip else 'false'}", f"TEST.test_epoch={epochs}",
-            f"default.seed={job.seed}", f"output_path={out / 'runs' / job.folder}"]
+    """The experiment config of ``job``: the task's config, the row's modules, the budget (synthetic data) or
+    the config's own schedule (``budget.dataset == "voc"``), the seed, its folder."""
+    sets = [f"default.seed={job.seed}", f"output_path={out / 'runs' / job.folder}"]
+    if budget.dataset == "synthetic":
+        data = out / "data"
+        epochs = budget.rpn_epochs if job.task == "proposals" else budget.epochs
+        lr_step = budget.lr_step * epochs / budget.epochs
+        sets += [f"symbol={SYMBOLS[job.task].format(w=budget.width_divisor)}", "network.depth=18",
+                 *(() if budget.pretrained else SCRATCH), f"dataset.dataset_path={data}",
+                 f"dataset.root_path={data}", f"dataset.num_images={budget.num_images}",
+                 f"SCALES=[{budget.scale},{budget.scale}]", f"TRAIN.end_epoch={epochs}",
+                 f"TRAIN.lr_step=[{lr_step:g}]", f"TRAIN.FLIP={'true' if budget.flip else 'false'}",
+                 f"TEST.test_epoch={epochs}"]
+    else:
+        sets.append(f"symbol={VOC_SYMBOLS[job.task]}")
     if job.task == "proposals":  # a plain RPN trained alone; its head is never used
         sets += [*ROWS["dconv0"].overrides(), "TRAIN.RPN_ONLY=true"]
     else:
@@ -56,7 +61,8 @@ def job_config(out: Path, job: Job, budget: Budget) -> Config:
         sets += FIXED_PROPOSALS
     if job.task in DETECTORS:
         sets += [f"dataset.proposal_dir={proposal_dir(out, job.seed)}", "TEST.HAS_RPN=false"]
-    return load_config(CFGS[job.task], [*sets, *budget.extra])
+    extra = budget.extra if budget.dataset == "synthetic" else ()
+    return load_config(budget.config_path(job.task), [*sets, *extra, *budget.sets])
 
 
 def proposal_dir(out: Path, seed: int) -> Path:

@@ -28,6 +28,14 @@ CFGS = {"deeplab": REPO / "experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml",
 SYMBOLS = {"deeplab": "resnet_v1_18_w{w}_deeplab_dcn", "rpn": "resnet_v1_18_w{w}_class_aware_rpn_dcn",
            "faster": "resnet_v1_18_w{w}_rcnn_dcn", "rfcn": "resnet_v1_18_w{w}_rfcn_dcn",
            "proposals": "resnet_v1_18_w{w}_rfcn"}
+# the paper's own data: the released VOC configs (ResNet-101, their schedules), the same rows and protocol
+VOC_CFGS = {"deeplab": REPO / "experiments/deeplab/cfgs/deeplab_resnet_v1_101_voc12_segmentation_dcn.yaml",
+            "rpn": REPO / "experiments/rfcn/cfgs/resnet_v1_101_voc0712_rfcn_dcn_end2end_ohem.yaml",
+            "faster": REPO / "experiments/faster_rcnn/cfgs/resnet_v1_101_voc0712_rcnn_dcn_end2end.yaml",
+            "rfcn": REPO / "experiments/rfcn/cfgs/resnet_v1_101_voc0712_rfcn_dcn_end2end_ohem.yaml",
+            "proposals": REPO / "experiments/rfcn/cfgs/resnet_v1_101_voc0712_rfcn_dcn_end2end_ohem.yaml"}
+VOC_SYMBOLS = {"deeplab": "resnet_v1_101_deeplab_dcn", "rpn": "resnet_v1_101_class_aware_rpn_dcn",
+               "faster": "resnet_v1_101_rcnn_dcn", "rfcn": "resnet_v1_101_rfcn_dcn", "proposals": "resnet_v1_101_rfcn"}
 TASKS = ("deeplab", "rpn", "faster", "rfcn")
 TASK_TITLES = {"deeplab": "DeepLab", "rpn": "class-aware RPN", "faster": "Faster R-CNN", "rfcn": "R-FCN"}
 DETECTORS = ("faster", "rfcn")  # the tasks with an RoI head (deformable RoI pooling, fixed proposals)
@@ -81,13 +89,27 @@ class Budget:
     dilation_images: int = 50  # val images for Table 2
     runtime_images: int = 10   # val images timed for Table 4
     runtime_rounds: int = 3
+    dataset: str = "synthetic"  # "voc": the VOC configs' own data and schedules (the fields above but seeds unused)
+    cfgs: Tuple[Tuple[str, str], ...] = ()  # (task, config path) replacing a task's default config
+    sets: Tuple[str, ...] = ()  # --set KEY=VALUE for every job (e.g. gpus=[0,1,2,3])
+
+    def config_path(self, task: str) -> Path:
+        own = dict(self.cfgs)
+        key = "rfcn" if task == "proposals" and "rfcn" in own else task
+        if key in own:
+            return Path(own[key])
+        return (VOC_CFGS if self.dataset == "voc" else CFGS)[task]
 
     def to_json(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        def plain(v):
+            return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+        return {k: plain(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, d: dict) -> "Budget":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        def frozen(v):
+            return tuple(frozen(x) for x in v) if isinstance(v, list) else v
+        return cls(**{k: frozen(v) for k, v in d.items()})
 
 
 FULL = Budget()
