@@ -48,12 +48,17 @@ def run_plan(jobs: Sequence[Job], *, is_done: Callable[[Job], bool], progress_of
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     total = sum(estimate[j.key] for j in jobs) / parallel
-    bar = tqdm(total=round(total), desc="paper plan (estimated s)", unit="s", disable=not show_progress)
+
+    def work() -> int:
+        return round(sum(estimate[j.key] * (1.0 if j.key in done else min(max(progress_of(j), 0.0), 0.99))
+                         for j in jobs) / parallel)
+
+    # what earlier runs did counts as done but not into the rate, so the ETA is this run's
+    bar = tqdm(total=round(total), initial=work(), desc="paper plan (estimated s)", unit="s",
+               disable=not show_progress)
 
     def update() -> None:
-        work = sum(estimate[j.key] * (1.0 if j.key in done else min(max(progress_of(j), 0.0), 0.99))
-                   for j in jobs)
-        bar.n = round(work / parallel)
+        bar.n = work()
         bar.refresh()
 
     try:
