@@ -34,7 +34,9 @@ from dcn.utils.fileio import atomic_write_text  # noqa: E402
 from dcn.utils.logger import setup_logging  # noqa: E402
 
 from . import tables  # noqa: E402
-from .jobs import job_config, epochs_done, read_json, result_path, run_job, write_json  # noqa: E402
+from dcn.engine.checkpoint import find_last_checkpoint  # noqa: E402
+
+from .jobs import job_config, read_json, result_path, run_job, write_json  # noqa: E402
 from .plan import FULL, SMOKE, TABLE1_ROWS, TABLE3_ROWS, TASKS, Budget, Job, make_plan, table4_pairs  # noqa: E402
 from .scheduler import run_plan  # noqa: E402
 
@@ -224,8 +226,14 @@ def run(out: Path, budget: Budget, tables_wanted: Sequence[int], tasks: Sequence
         for job in todo:
             run_job(out, job, budget)
     else:
-        run_plan(jobs, is_done=lambda j: result_path(out, j).is_file(),
-                 progress_of=lambda j: epochs_done(out, j, budget) / max(job_config(out, j, budget).TRAIN.end_epoch, 1),
+        configs = {j.key: job_config(out, j, budget) for j in todo}
+
+        def progress_of(job: Job) -> float:
+            cfg = configs[job.key]
+            ckpt = find_last_checkpoint(Path(cfg.output_path), cfg.TRAIN.model_prefix)
+            return (ckpt.epoch if ckpt is not None else 0) / max(cfg.TRAIN.end_epoch, 1)
+
+        run_plan(jobs, is_done=lambda j: result_path(out, j).is_file(), progress_of=progress_of,
                  command=lambda j: ["-m", "tools.paper", "--out", str(out), "--run-job", j.key],
                  log_of=lambda j: out / "runs" / j.folder / "job.log", estimate=estimate, parallel=parallel,
                  threads=threads, show_progress=progress)

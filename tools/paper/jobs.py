@@ -69,12 +69,6 @@ def proposal_dir(out: Path, seed: int) -> Path:
     return out / "runs" / f"s{seed}" / "proposals" / "boxes"
 
 
-def epochs_done(out: Path, job: Job, budget: Budget) -> int:
-    cfg = job_config(out, job, budget)
-    ckpt = find_last_checkpoint(Path(cfg.output_path), cfg.TRAIN.model_prefix)
-    return ckpt.epoch if ckpt is not None else 0
-
-
 def result_path(out: Path, job: Job) -> Path:
     return out / "runs" / job.folder / "result.json"
 

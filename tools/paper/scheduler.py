@@ -38,7 +38,7 @@ def order_ready(ready: List[Job], jobs: Sequence[Job], estimate: Dict[str, float
 
 def run_plan(jobs: Sequence[Job], *, is_done: Callable[[Job], bool], progress_of: Callable[[Job], float],
              command: Callable[[Job], List[str]], log_of: Callable[[Job], Path], estimate: Dict[str, float],
-             parallel: int, threads: int, show_progress: bool = True, poll_s: float = 2.0) -> None:
+             parallel: int, threads: int, show_progress: bool = True, poll_s: float = 5.0) -> None:
     """Runs every job not ``is_done``: ``command(job)`` (after ``python``) with ``threads`` OpenMP threads,
     ``parallel`` at a time; ``progress_of(job)`` is its finished fraction in [0, 1]."""
     pending = [j for j in jobs if not is_done(j)]
@@ -49,9 +49,14 @@ def run_plan(jobs: Sequence[Job], *, is_done: Callable[[Job], bool], progress_of
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     total = sum(estimate[j.key] for j in jobs) / parallel
 
+    # progress read once for waiting jobs (an interrupted run's epochs), then only for the running ones: the
+    # poll must cost the trainings nothing
+    fraction = {j.key: min(max(progress_of(j), 0.0), 0.99) for j in pending}
+
     def work() -> int:
-        return round(sum(estimate[j.key] * (1.0 if j.key in done else min(max(progress_of(j), 0.0), 0.99))
-                         for j in jobs) / parallel)
+        for job, _ in running:
+            fraction[job.key] = min(max(progress_of(job), 0.0), 0.99)
+        return round(sum(estimate[j.key] * (1.0 if j.key in done else fraction[j.key]) for j in jobs) / parallel)
 
     # what earlier runs did counts as done but not into the rate, so the ETA is this run's
     bar = tqdm(total=round(total), initial=work(), desc="paper plan (estimated s)", unit="s",
