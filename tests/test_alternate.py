@@ -94,3 +94,24 @@ def test_copy_rpn_matches_by_place_not_global_name():
     for (ka, pa), (kb, pb) in zip(sorted(a.rpn._collect_params_with_prefix().items()),
                                   sorted(b.rpn._collect_params_with_prefix().items())):
         np.testing.assert_array_equal(pa.data().asnumpy(), pb.data().asnumpy())
+
+
+@pytest.mark.slow
+def test_alternate_training_on_synthetic_data_reaches_map(tmp_path):
+    """``bash experiments/rfcn/synthetic_alternate.sh`` (each stage 2 epochs x 800 flipped images), measured
+    2026-12-02, seed 0: the combined model 66.59 mAP@0.5 / 35.90 @0.7 end-to-end (66.37 / 36.57 on rpn2's
+    proposals); 20 min wall with one thread beside two other trainings on the 2-core VM (epochs: rpn 96 / 98 s,
+    rfcn1 200 / 175 s, rpn2 71 / 81 s, rfcn2 184 / 171 s). Thresholds a little below."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    data = tmp_path / "data"  # a private copy: other runs regenerate ./data/synthetic with other sizes
+    done = subprocess.run(["bash", "experiments/rfcn/synthetic_alternate.sh", "--no-progress",
+                           "--set", f"output_path={tmp_path / 'out'}", "--set", f"dataset.dataset_path={data}",
+                           "--set", f"dataset.root_path={data}"], cwd=repo, check=True, capture_output=True,
+                          text=True, env={**__import__("os").environ, "PYTHON": sys.executable})
+    found = dict(line.rsplit(": ", 1) for line in done.stdout.splitlines() if line.startswith(("end2end", "on_")))
+    assert float(found["end2end mAP@0.5"]) >= 63.0, found
+    assert float(found["end2end mAP@0.7"]) >= 32.0, found
+    assert float(found["on_rpn2_proposals mAP@0.5"]) >= 63.0, found
