@@ -13,24 +13,20 @@ other processes hits both alike. Uses every core unless OMP_NUM_THREADS is set.
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import argparse
+import logging
+import os
+import platform
+import statistics
+import time
+from typing import Dict, List, Tuple
 
-set_default_threads()  # before mxnet is imported
+import mxnet as mx
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from typing import Dict, List, Tuple  # noqa: E402
-
-import mxnet as mx  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import operators  # noqa: E402
-from dcn.modeling.scratch_init import PIXEL_STD  # noqa: E402
-from deeplab.model import DeepLab, DeepLabSpec  # noqa: E402
+import operators
+from dcn.modeling.scratch_init import PIXEL_STD
+from deeplab.model import DeepLab, DeepLabSpec
 
 LOG = logging.getLogger("bench_deeplab")
 

@@ -22,31 +22,27 @@ Uses every core unless OMP_NUM_THREADS is set.
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import argparse
+import logging
+import os
+import platform
+import statistics
+import time
+from typing import Dict, List
 
-set_default_threads()  # before mxnet is imported
+import mxnet as mx
+import numpy as np
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from typing import Dict, List  # noqa: E402
-
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import operators  # noqa: E402
-from dcn.data.batching import det_sample_to_nd  # noqa: E402
-from dcn.data.records import DetRecord  # noqa: E402
-from dcn.data.transforms import DetectionTransform  # noqa: E402
-from dcn.detection.inference import DetectParams, postprocess, raw_detections  # noqa: E402
-from dcn.modeling.scratch_init import PIXEL_STD  # noqa: E402
-from fpn.rcnn import FasterRCNN  # noqa: E402
-from fpn.spec import FasterRCNNSpec  # noqa: E402
-from rfcn.model import RFCN, RFCNSpec  # noqa: E402
+import operators
+from dcn.data.batching import det_sample_to_nd
+from dcn.data.records import DetRecord
+from dcn.data.transforms import DetectionTransform
+from dcn.detection.inference import DetectParams, postprocess, raw_detections
+from dcn.modeling.scratch_init import PIXEL_STD
+from fpn.rcnn import FasterRCNN
+from fpn.spec import FasterRCNNSpec
+from rfcn.model import RFCN, RFCNSpec
 
 LOG = logging.getLogger("bench_detectors")
 

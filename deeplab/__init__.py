@@ -2,6 +2,8 @@
 
 Entry points: ``python -m deeplab.train``, ``python -m deeplab.test``, ``python -m deeplab.demo``.
 """
+import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported
+
 from .model import DeepLab, DeepLabSpec
 
 __all__ = ["DeepLab", "DeepLabSpec"]

@@ -11,34 +11,30 @@ by default, the ``config.yaml`` that training wrote next to the parameters.
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import argparse
+import logging
+from pathlib import Path
+from typing import List, Optional, Sequence
 
-set_default_threads()  # before mxnet is imported
-
-import argparse  # noqa: E402
-import logging  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import List, Optional, Sequence  # noqa: E402
-
-import cv2  # noqa: E402
-import matplotlib  # noqa: E402
+import cv2
+import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Patch
 
-from dcn.config import load_config  # noqa: E402
-from dcn.data import CITYSCAPES_COLORS  # noqa: E402
-from dcn.data.image_io import load_image  # noqa: E402
-from dcn.data.records import DatasetFileError  # noqa: E402
-from dcn.utils.fileio import unique_stems  # noqa: E402
-from dcn.data.synthetic import voc_palette  # noqa: E402
-from dcn.engine import make_contexts  # noqa: E402
+from dcn.config import load_config
+from dcn.data import CITYSCAPES_COLORS
+from dcn.data.image_io import load_image
+from dcn.data.records import DatasetFileError
+from dcn.utils.fileio import unique_stems
+from dcn.data.synthetic import voc_palette
+from dcn.engine import make_contexts
 
-from .data import class_names, prepare_image  # noqa: E402
-from .inference import predict_labels  # noqa: E402
-from .test import load_net  # noqa: E402
+from .data import class_names, prepare_image
+from .inference import predict_labels
+from .test import load_net
 
 logger = logging.getLogger(__name__)
 

@@ -10,30 +10,26 @@ resized to the original image and compared with its full-resolution label
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import argparse
+import logging
+from pathlib import Path
+from typing import List, Optional
 
-set_default_threads()  # before mxnet is imported
+import mxnet as mx
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import List, Optional  # noqa: E402
+import operators
+from dcn.checkpoint import load_params
+from dcn.config import Config, add_config_args, config_from_args
+from dcn.engine import make_contexts
+from dcn.engine.checkpoint import checkpoint_path
+from dcn.evaluation import SegmentationEvaluator, SegResult
 
-import mxnet as mx  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import operators  # noqa: E402
-from dcn.checkpoint import load_params  # noqa: E402
-from dcn.config import Config, add_config_args, config_from_args  # noqa: E402
-from dcn.engine import make_contexts  # noqa: E402
-from dcn.engine.checkpoint import checkpoint_path  # noqa: E402
-from dcn.evaluation import SegmentationEvaluator, SegResult  # noqa: E402
-
-from .config import model_spec  # noqa: E402
-from .data import check_num_classes, class_names, load_dataset, prepare_image  # noqa: E402
-from .inference import predict_labels  # noqa: E402
-from .loss import IGNORE_LABEL  # noqa: E402
-from .model import DeepLab  # noqa: E402
+from .config import model_spec
+from .data import check_num_classes, class_names, load_dataset, prepare_image
+from .inference import predict_labels
+from .loss import IGNORE_LABEL
+from .model import DeepLab
 
 logger = logging.getLogger(__name__)
 

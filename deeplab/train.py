@@ -10,27 +10,23 @@ in ``output_path`` (``dcn.engine``).
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import logging
+from typing import Dict, List, Optional, Tuple
 
-set_default_threads()  # before mxnet is imported
+import mxnet as mx
+import numpy as np
 
-import logging  # noqa: E402
-from typing import Dict, List, Optional, Tuple  # noqa: E402
+import operators
+from dcn.config import Config
+from dcn.data.batching import scatter, seg_sample_to_nd
+from dcn.distributed import DistSession, epoch_loader, run_train_cli
+from dcn.engine import TrainLoop, fit, make_contexts
+from dcn.modeling.pretrained import prepare_for_training
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-
-import operators  # noqa: E402
-from dcn.config import Config  # noqa: E402
-from dcn.data.batching import scatter, seg_sample_to_nd  # noqa: E402
-from dcn.distributed import DistSession, epoch_loader, run_train_cli  # noqa: E402
-from dcn.engine import TrainLoop, fit, make_contexts  # noqa: E402
-from dcn.modeling.pretrained import prepare_for_training  # noqa: E402
-
-from .config import LR_MULT, check_train_config, model_spec  # noqa: E402
-from .data import train_dataset  # noqa: E402
-from .loss import segmentation_loss  # noqa: E402
-from .model import DeepLab  # noqa: E402
+from .config import LR_MULT, check_train_config, model_spec
+from .data import train_dataset
+from .loss import segmentation_loss
+from .model import DeepLab
 
 logger = logging.getLogger(__name__)
 

@@ -3,12 +3,10 @@
 Entry points: ``python -m fpn.train``, ``python -m fpn.test``, ``python -m fpn.demo``,
 ``python -m fpn.proposals`` (precomputed proposals for the fixed-proposal protocol).
 """
-from dcn.utils.env import set_default_threads
+import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported
 
-set_default_threads()  # entry points run from here; before mxnet is imported
-
-from .pyramid_net import FPN  # noqa: E402
-from .rcnn import FasterRCNN  # noqa: E402
-from .spec import FasterRCNNSpec  # noqa: E402
+from .pyramid_net import FPN
+from .rcnn import FasterRCNN
+from .spec import FasterRCNNSpec
 
 __all__ = ["FPN", "FasterRCNN", "FasterRCNNSpec"]

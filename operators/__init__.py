@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported (operators.library imports it)
+
 from .library import LIBRARY_PATH, OperatorLibraryError, is_loaded, load
 
 __all__ = ["LIBRARY_PATH", "OperatorLibraryError", "is_loaded", "load"]

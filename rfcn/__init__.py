@@ -3,10 +3,8 @@ paper's class-aware RPN, on MXNet Gluon.
 
 Entry points: ``python -m rfcn.train``, ``python -m rfcn.test``, ``python -m rfcn.demo``.
 """
-from dcn.utils.env import set_default_threads
+import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported
 
-set_default_threads()  # entry points run from here; before mxnet is imported
-
-from .model import RFCN, RFCNSpec  # noqa: E402
+from .model import RFCN, RFCNSpec
 
 __all__ = ["RFCN", "RFCNSpec"]

@@ -21,41 +21,37 @@ ResNet-101 on COCO.
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import argparse
+import csv
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
 
-set_default_threads()  # before mxnet is imported
+import mxnet as mx
+import numpy as np
+from mxnet import autograd
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass, field, replace  # noqa: E402
-from functools import partial  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Dict, List, Optional, Tuple  # noqa: E402
+import operators
+from dcn.config import Config, load_config
+from dcn.data.batching import det_sample_to_nd
+from dcn.data.records import DetRecord
+from dcn.data.synthetic import ensure_synthetic, load_detection
+from dcn.engine.checkpoint import find_last_checkpoint
+from dcn.utils.fileio import atomic_write_text
+from dcn.utils.logger import setup_logging
+from dcn.visualization.capture import collect_offsets
+from dcn.visualization.dilation import COCO_AREAS, DilationStats
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from mxnet import autograd  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-import operators  # noqa: E402
-from dcn.config import Config, load_config  # noqa: E402
-from dcn.data.batching import det_sample_to_nd  # noqa: E402
-from dcn.data.records import DetRecord  # noqa: E402
-from dcn.data.synthetic import ensure_synthetic, load_detection  # noqa: E402
-from dcn.engine.checkpoint import find_last_checkpoint  # noqa: E402
-from dcn.utils.fileio import atomic_write_text  # noqa: E402
-from dcn.utils.logger import setup_logging  # noqa: E402
-from dcn.visualization.capture import collect_offsets  # noqa: E402
-from dcn.visualization.dilation import COCO_AREAS, DilationStats  # noqa: E402
-
-from . import runtime  # noqa: E402
-from .quickstart_jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs  # noqa: E402
-from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform  # noqa: E402
+from . import runtime
+from .quickstart_jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs
+from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform
 
 logger = logging.getLogger("rfcn.quickstart")
 

@@ -16,29 +16,25 @@ deformable RoI pooling rows); ``--smoke``: the pipeline on tiny images (CI).
 """
 from __future__ import annotations
 
-from dcn.utils.env import set_default_threads
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
 
-set_default_threads()  # before mxnet is imported
+from dcn.utils.fileio import atomic_write_text
+from dcn.utils.logger import setup_logging
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Dict, List, Optional, Sequence  # noqa: E402
+from . import tables
+from dcn.engine.checkpoint import find_last_checkpoint
 
-from dcn.utils.fileio import atomic_write_text  # noqa: E402
-from dcn.utils.logger import setup_logging  # noqa: E402
-
-from . import tables  # noqa: E402
-from dcn.engine.checkpoint import find_last_checkpoint  # noqa: E402
-
-from .jobs import job_config, read_json, result_path, run_job, write_json  # noqa: E402
-from .plan import FULL, SMOKE, TABLE1_ROWS, TABLE3_ROWS, TASKS, Budget, Job, make_plan, table4_pairs  # noqa: E402
-from .scheduler import run_plan  # noqa: E402
+from .jobs import job_config, read_json, result_path, run_job, write_json
+from .plan import FULL, SMOKE, TABLE1_ROWS, TABLE3_ROWS, TASKS, Budget, Job, make_plan, table4_pairs
+from .scheduler import run_plan
 
 logger = logging.getLogger("tools.paper")
 
