@@ -28,7 +28,9 @@ def arrays(path):
 
 
 @pytest.mark.parametrize("task,symbol,module", [("rfcn", "resnet_v1_18_w16_rfcn_dcn", "rfcn"),
-                                                 ("faster", "resnet_v1_18_w16_rcnn_dcn", "fpn")])
+                                                 # the same driver; kept out of the default suite's time
+                                                 pytest.param("faster", "resnet_v1_18_w16_rcnn_dcn", "fpn",
+                                                              marks=pytest.mark.slow)])
 def test_four_steps_share_the_frozen_layers(tmp_path, task, symbol, module):
     import importlib
     from dcn.detection.alternate import alternate_train

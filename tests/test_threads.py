@@ -9,7 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("module", ["deeplab", "deeplab.train", "rfcn", "fpn", "dcn", "operators", "tools.paper"])
+@pytest.mark.parametrize("module", ["deeplab.train", "fpn", "operators", "tools.paper"])
 def test_threads_are_set_before_mxnet_is_imported(module):
     code = ("import builtins, os, sys\n"
             "seen = {}\n"
