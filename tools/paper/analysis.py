@@ -29,6 +29,8 @@ from dcn.detection.proposals import load_proposals, lookup, proposal_file
 from dcn.visualization.capture import collect_offsets
 from dcn.visualization.dilation import COCO_AREAS, DilationStats
 
+from rfcn.runtime import count_params  # the quickstart's Table 4 counts the same way
+
 from . import paper_numbers
 from .plan import DETECTORS, TASK_TITLES
 
@@ -87,10 +89,6 @@ def table2_markdown(stats: DilationStats, note: str, seeds: int, num_images: int
         lines.append(f"| {r['layer']} ({name or '–'}) | " + " | ".join(cells) +
                      f" | {100 * r['taps_on_padding']:.0f} % |")
     return "\n".join(lines)
-
-
-def count_params(net) -> int:
-    return int(sum(int(np.prod(p.shape)) for p in net.collect_params().values()))
 
 
 def _timer(task: str, net, cfg: Config, img: np.ndarray, rec: DetRecord
