@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ]; then
   "$PY" -m pip install -q --upgrade "pip<25" setuptools wheel
   "$PY" -m pip install -q "numpy==1.23.5" "$MXNET_PKG"
   # compat mode: a .pth with the repo root, so packages added later import too
-  "$PY" -m pip install -q -e ".[test]" --config-settings editable_mode=compat
+  "$PY" -m pip install -q -e ".[test,bench]" "numpy==1.23.5" --config-settings editable_mode=compat
   # gluoncv pulls opencv-python (a GUI build that wants NumPy 2); keep only the
   # headless <4.9 build, reinstalled because both share the cv2 folder.
   if "$PY" -m pip show -q opencv-python >/dev/null 2>&1; then
