@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks.bench_ops import CONV_CASES as CPU_CONV_CASES, PSROI_CASES, random_rois, report
+from benchmarks.cases import CONV_CASES as CPU_CONV_CASES, PSROI_CASES, random_rois, report
 from operators import cuda_harness as ch
 
 LOG = logging.getLogger("bench_cuda")

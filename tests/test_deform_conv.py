@@ -23,6 +23,9 @@ CASES = {
     "asym_pad_stride": ConvCase(H=10, W=7, stride=(3, 2), pad=(0, 2), dilate=(1, 3)),
     # workspace=1 MB forces several pixel chunks per image.
     "chunked": ConvCase(N=2, C=64, F=8, H=40, W=36, workspace=1, no_bias=True),
+    # 20 channels per deformable group: a full 16-channel vector run plus a
+    # 4-channel tail in dX, 16-pixel vectors plus a tail in dOffset.
+    "channel_runs": ConvCase(C=40, F=8, dgroups=2, H=9, W=11),
 }
 
 

@@ -8,6 +8,7 @@ namespace dcnops {
 // GCC 12 warns that the intrinsics' own _mm512_undefined_ps() operands are uninitialised.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 inline void transpose16x16(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
   __m512 r[16], t[16];  // every element is written before it is read

@@ -9,6 +9,7 @@
 
 #include "../common/attrs.h"
 #include "../common/parallel.h"
+#include "../common/memory.h"
 #include "deform_conv_cpu.h"
 #ifdef DCN_WITH_CUDA
 #include "deform_conv_cuda.h"
@@ -271,6 +272,7 @@ void* workspace(const char* op, const OpResource& res, size_t bytes) {
   }
   void* ws = res.alloc_cpu(int(bytes));
   if (!ws) DCN_ERROR(op) << "could not allocate " << bytes << " bytes of workspace";
+  else advise_huge_pages(ws, bytes);
   return ws;
 }
 
