@@ -10,6 +10,17 @@ from __future__ import annotations
 
 import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported (operators.library imports it)
 
-from .library import LIBRARY_PATH, OperatorLibraryError, is_loaded, load
+import importlib
+from typing import Any
 
+# operators.library imports MXNet; it is imported on first use of these names, so that
+# operators.cuda_harness (ctypes + numpy) works where MXNet is not installed (a GPU
+# machine with torch only runs the device check that way).
 __all__ = ["LIBRARY_PATH", "OperatorLibraryError", "is_loaded", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__ or name == "library":
+        library = importlib.import_module(".library", __name__)  # not `from . import`: that recurses here
+        return library if name == "library" else getattr(library, name)
+    raise AttributeError(f"module 'operators' has no attribute {name!r}")

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .library import BUILD_DIR
+from .paths import BUILD_DIR
 
 HARNESS_PATH = Path(os.environ.get("DCN_CUDA_HARNESS", BUILD_DIR / "libdcn_cuda_harness.so"))
 CUDA_LIBRARY_PATH = BUILD_DIR / "libdcn_ops_cuda.so"

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import mxnet as mx
 
+from .paths import BUILD_DIR
+
 LOG = logging.getLogger(__name__)
 
-BUILD_DIR = Path(__file__).resolve().parent / "build"
 LIBRARY_PATH = Path(os.environ.get("DCN_OPS_LIBRARY", BUILD_DIR / "libdcn_ops.so"))
 # CPU + GPU registration (built when nvcc exists); loaded instead of the CPU
 # library only when MXNet sees a GPU, so CPU installs behave exactly as before.
