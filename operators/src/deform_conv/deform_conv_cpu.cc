@@ -134,17 +134,18 @@ void build_tables(const DeformConvGeom& g, int64_t n, int64_t p0, int64_t P, con
 // tile and are transposed into the usual column layout (C*kk rows x P), so the
 // GEMMs and their summation order stay those of the NCHW formulation.
 
-// x_cl[p * C + c] = x[c * HW + p] for one image, in 32 x 32 tiles.
+// out[j * rows + i] = in[i * cols + j]: an image to channels-last (rows = C,
+// cols = H*W) and back (rows = H*W, cols = C). Threads own column blocks.
 template <typename T>
-void to_channels_last(const T* x, int64_t C, int64_t HW, T* x_cl) {
+void transpose_matrix(const T* in, int64_t rows, int64_t cols, T* out) {
   constexpr int64_t kTile = 32;
 #pragma omp parallel for schedule(static)
-  for (int64_t p0 = 0; p0 < HW; p0 += kTile) {
-    const int64_t p1 = std::min(p0 + kTile, HW);
-    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-      const int64_t c1 = std::min(c0 + kTile, C);
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t p = p0; p < p1; ++p) x_cl[p * C + c] = x[c * HW + p];
+  for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+    const int64_t j1 = std::min(j0 + kTile, cols);
+    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+      const int64_t i1 = std::min(i0 + kTile, rows);
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) out[j * rows + i] = in[i * cols + j];
     }
   }
 }
@@ -152,15 +153,16 @@ void to_channels_last(const T* x, int64_t C, int64_t HW, T* x_cl) {
 #if defined(__AVX512F__)
 // Same copy in 16 x 16 register transposes (the scalar loop costs ~5 % of A's forward).
 template <>
-void to_channels_last<float>(const float* x, int64_t C, int64_t HW, float* x_cl) {
-  const int64_t C16 = C / 16 * 16, blocks = (HW + 15) / 16;
+void transpose_matrix<float>(const float* in, int64_t rows, int64_t cols, float* out) {
+  const int64_t rows16 = rows / 16 * 16, blocks = (cols + 15) / 16;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t p0 = b * 16, p1 = std::min(p0 + 16, HW);
-    if (p1 - p0 == 16)
-      for (int64_t c0 = 0; c0 < C16; c0 += 16) transpose16x16(x + c0 * HW + p0, HW, x_cl + p0 * C + c0, C);
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t c = p1 - p0 == 16 ? C16 : 0; c < C; ++c) x_cl[p * C + c] = x[c * HW + p];
+    const int64_t j0 = b * 16, j1 = std::min(j0 + 16, cols);
+    const bool full = j1 - j0 == 16;
+    if (full)
+      for (int64_t i0 = 0; i0 < rows16; i0 += 16) transpose16x16(in + i0 * cols + j0, cols, out + j0 * rows + i0, rows);
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t i = full ? rows16 : 0; i < rows; ++i) out[j * rows + i] = in[i * cols + j];
   }
 }
 #endif
@@ -216,36 +218,6 @@ void build_columns_cl(const DeformConvGeom& g, int64_t P, const T* x_cl, Scratch
     }
   }
 }
-
-// x[c * HW + p] = x_cl[p * C + c] for one image (the inverse of to_channels_last).
-template <typename T>
-void from_channels_last(const T* x_cl, int64_t C, int64_t HW, T* x) {
-  constexpr int64_t kTile = 32;
-#pragma omp parallel for schedule(static)
-  for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-    const int64_t c1 = std::min(c0 + kTile, C);
-    for (int64_t p0 = 0; p0 < HW; p0 += kTile) {
-      const int64_t p1 = std::min(p0 + kTile, HW);
-      for (int64_t p = p0; p < p1; ++p)
-        for (int64_t c = c0; c < c1; ++c) x[c * HW + p] = x_cl[p * C + c];
-    }
-  }
-}
-
-#if defined(__AVX512F__)
-template <>
-void from_channels_last<float>(const float* x_cl, int64_t C, int64_t HW, float* x) {
-  const int64_t HW16 = HW / 16 * 16, blocks = (C + 15) / 16;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t c0 = b * 16, c1 = std::min(c0 + 16, C);
-    if (c1 - c0 == 16)
-      for (int64_t p0 = 0; p0 < HW16; p0 += 16) transpose16x16(x_cl + p0 * C + c0, C, x + c0 * HW + p0, HW);
-    for (int64_t c = c0; c < c1; ++c)
-      for (int64_t p = c1 - c0 == 16 ? HW16 : 0; p < HW; ++p) x[c * HW + p] = x_cl[p * C + c];
-  }
-}
-#endif
 
 // tile[q * run + c] = col[c * ld + q] for c < run, q < nq (the inverse of store_tile).
 template <typename T>
@@ -415,7 +387,7 @@ void deform_conv_forward(const DeformConvGeom& g, const T* x, const T* offset, c
   const int64_t kk = g.taps(), HoWo = g.out_pixels();
   const int64_t Fg = g.F / g.groups, Kg = g.C / g.groups * kk, HW = g.H * g.W;
   for (int64_t n = 0; n < g.N; ++n) {
-    to_channels_last(x + n * g.C * HW, g.C, HW, s.x_cl);
+    transpose_matrix(x + n * g.C * HW, g.C, HW, s.x_cl);  // to channels-last
     for (int64_t p0 = 0; p0 < HoWo; p0 += P_max) {
       const int64_t P = std::min(P_max, HoWo - p0);
       build_tables<T, false>(g, n, p0, P, offset, mask, &s);
@@ -446,7 +418,7 @@ void deform_conv_backward(const DeformConvGeom& g, const T* dout, const T* x, co
   fill_zero(dweight, g.F * Kg);
 
   for (int64_t n = 0; n < g.N; ++n) {
-    to_channels_last(x + n * g.C * HW, g.C, HW, s.x_cl);
+    transpose_matrix(x + n * g.C * HW, g.C, HW, s.x_cl);  // to channels-last
     fill_zero(s.dx_cl, g.C * HW);
     for (int64_t p0 = 0; p0 < HoWo; p0 += P_max) {
       const int64_t P = std::min(P_max, HoWo - p0);
@@ -488,7 +460,7 @@ void deform_conv_backward(const DeformConvGeom& g, const T* dout, const T* x, co
         }
       }
     }
-    from_channels_last(s.dx_cl, g.C, HW, dx + n * g.C * HW);
+    transpose_matrix(s.dx_cl, HW, g.C, dx + n * g.C * HW);  // back to NCHW
   }
   if (dbias) {
 #pragma omp parallel for schedule(static)
