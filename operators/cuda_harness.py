@@ -29,12 +29,14 @@ from .paths import BUILD_DIR
 HARNESS_PATH = Path(os.environ.get("DCN_CUDA_HARNESS", BUILD_DIR / "libdcn_cuda_harness.so"))
 CUDA_LIBRARY_PATH = BUILD_DIR / "libdcn_ops_cuda.so"
 EMULATOR_PATH = BUILD_DIR / "libdcn_cuda_emu.so"
+# CPU stand-in for cuBLAS, accepted only by the emulator (DCN_CUBLAS_LIBRARY=...): tests its cuBLAS path.
+CUBLAS_EMULATOR_PATH = BUILD_DIR / "libdcn_cublas_emu.so"
 ENTRY_POINTS = (
     "dcn_h_is_emulation", "dcn_h_error_string", "dcn_h_device_count", "dcn_h_malloc", "dcn_h_free", "dcn_h_h2d", "dcn_h_d2h",
     "dcn_h_synchronize", "dcn_h_conv_out_size", "dcn_h_deform_conv_forward", "dcn_h_deform_conv_backward",
     "dcn_h_psroi_forward", "dcn_h_psroi_backward", "dcn_h_deform_conv_workspace",
     "dcn_h_deform_conv_forward_async", "dcn_h_deform_conv_backward_async", "dcn_h_psroi_workspace",
-    "dcn_h_psroi_forward_async", "dcn_h_psroi_backward_async",
+    "dcn_h_psroi_forward_async", "dcn_h_psroi_backward_async", "dcn_h_gemm_backend",
 )
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2}
 _libs: dict = {}
@@ -61,6 +63,7 @@ def load_harness(path=None) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     vp, i64p, c = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64), ctypes.c_int
     lib.dcn_h_error_string.restype = ctypes.c_char_p
+    lib.dcn_h_gemm_backend.argtypes = []
     lib.dcn_h_error_string.argtypes = [c]
     lib.dcn_h_is_emulation.argtypes = []
     lib.dcn_h_device_count.argtypes = [ctypes.POINTER(c)]
@@ -82,8 +85,9 @@ def load_harness(path=None) -> ctypes.CDLL:
     lib.dcn_h_psroi_forward_async.argtypes = [i64p, f, f, c] + [vp] * 6
     lib.dcn_h_psroi_backward_async.argtypes = [i64p, f, f, c, c] + [vp] * 8
     for name in ENTRY_POINTS:
-        if name != "dcn_h_error_string":
+        if name not in ("dcn_h_error_string", "dcn_h_gemm_backend"):
             getattr(lib, name).restype = c
+    lib.dcn_h_gemm_backend.restype = ctypes.c_char_p
     lib.dcn_h_deform_conv_workspace.restype = ctypes.c_int64
     lib.dcn_h_psroi_workspace.restype = ctypes.c_int64
     _libs[path] = lib
@@ -99,6 +103,27 @@ def gpu_count(path=None) -> int:
         return 0
     n = ctypes.c_int(0)
     return n.value if lib.dcn_h_device_count(ctypes.byref(n)) == 0 else 0
+
+
+def gemm_backend(path=None) -> str:
+    """The deformable convolution's GEMM: 'cuBLAS (libcublas.so.N)' or 'built-in GEMM (why)'.
+    cuBLAS is looked up once per process, at the first call of this or of a convolution."""
+    return load_harness(path).dcn_h_gemm_backend().decode()
+
+
+def find_cublas() -> Optional[str]:
+    """A libcublas.so.N from the NVIDIA pip wheels on sys.path (PyTorch's, nvidia-cublas-cu11/12/13), or None.
+    Set DCN_CUBLAS_LIBRARY to it before the first convolution where no libcublas is on the loader path."""
+    import sys
+    for root in map(Path, sys.path):
+        nvidia = root / "nvidia"
+        if not nvidia.is_dir():
+            continue
+        found = sorted(nvidia.glob("*/lib/libcublas.so.*"), reverse=True)
+        found = [p for p in found if p.name.count(".") == 2]  # libcublas.so.N, not libcublasLt
+        if found:
+            return str(found[0])
+    return None
 
 
 def is_emulation(path=None) -> bool:

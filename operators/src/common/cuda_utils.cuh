@@ -1,7 +1,8 @@
 // Device-side helpers shared by the CUDA kernels: storage/accumulation types,
-// conversions, atomics, launch sizes and a GEMM (lib_api gives extensions no
-// BLAS, and cuBLAS is not part of every CUDA install; ours has fp32
-// accumulation for fp16 storage and 64-bit strides).
+// conversions, atomics, launch sizes and the GEMM: cuBLAS when it can be
+// loaded at run time (cublas.h; tensor cores for fp16), else our own tiled
+// kernel (lib_api gives extensions no BLAS, and cuBLAS is not part of every
+// CUDA install; ours has fp32 accumulation for fp16 storage and 64-bit strides).
 #pragma once
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -10,6 +11,7 @@
 #include <cstdint>
 
 #include "cuda_api.h"
+#include "cublas.h"
 
 namespace dcnops {
 namespace gpu {
@@ -161,12 +163,77 @@ cudaError_t gemm_launch(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
 }
 
 template <typename TA_, typename TB_, typename TC_, bool TA, bool TB>
-cudaError_t gemm(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
-  if (a.M <= 0 || a.N <= 0 || a.nz <= 0) return cudaSuccess;
+cudaError_t gemm_builtin(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
   if constexpr (sizeof(acc_t<TA_>) == 4) {
     if (a.M >= 128 && a.N >= 128) return gemm_launch<TA_, TB_, TC_, TA, TB, 128, 128, 8>(a, stream);
   }
   return gemm_launch<TA_, TB_, TC_, TA, TB, 64, 64, 16>(a, stream);
+}
+
+template <typename T> constexpr int cublas_type() {
+  return sizeof(T) == 8 ? kCublasF64 : (sizeof(T) == 4 ? kCublasF32 : kCublasF16);
+}
+
+// C[z](m, n) = bias[z](m): cuBLAS then accumulates onto it (beta = 1).
+template <typename TA_, typename TB_, typename TC_>
+__global__ void gemm_bias_fill_kernel(GemmArgs<TA_, TB_, TC_> a) {
+  DCN_GRID_LOOP(i, a.nz * a.M * a.N) {
+    const int64_t n = i % a.N, m = (i / a.N) % a.M, z = i / (a.N * a.M);
+    const int64_t zi = z % a.nz_in, zo = z / a.nz_in;
+    a.C[zi * a.sC_in + zo * a.sC_out + m * a.ldc + n] = cvt<TC_>(acc_t<TA_>(ld(a.bias + zi * a.sBias_in + m)));
+  }
+}
+
+constexpr int kGemmNotRun = -1;
+
+// The GemmArgs problem on cuBLAS. Row-major C = A B is column-major C^T = B^T A^T,
+// so cuBLAS gets (B, A) with their transposes swapped and m = N, n = M. The batch
+// z = zo * nz_in + zi has two strides: one strided-batched call per outer index
+// unless one of the two loops is trivial. Returns kGemmNotRun (nothing enqueued:
+// the caller's kernel computes it all) or a cudaError_t.
+template <typename TA_, typename TB_, typename TC_, bool TA, bool TB>
+int gemm_cublas(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
+  static_assert(sizeof(TA_) == sizeof(TB_), "A and B share one storage type");
+  if (a.K <= 0 || (a.bias && a.beta != 0.f)) return kGemmNotRun;
+  const bool inner_only = a.nz == a.nz_in, outer_only = a.nz_in == 1;
+  const int64_t outer = inner_only || outer_only ? 1 : a.nz / a.nz_in;
+  CublasGemm g{};
+  g.ta = TB; g.tb = TA;
+  g.m = a.N; g.n = a.M; g.k = a.K;
+  g.lda = a.ldb; g.ldb = a.lda; g.ldc = a.ldc;
+  g.strideA = outer_only ? a.sB_out : a.sB_in;
+  g.strideB = outer_only ? a.sA_out : a.sA_in;
+  g.strideC = outer_only ? a.sC_out : a.sC_in;
+  g.batch = inner_only || outer_only ? a.nz : a.nz_in;
+  g.ab_type = cublas_type<TA_>(); g.c_type = cublas_type<TC_>();
+  g.alpha = a.alpha; g.beta = a.beta;
+  for (int64_t zo = 0; zo < outer; ++zo) {
+    if (zo == 0 && a.bias) {  // only once cuBLAS is known to be usable
+      if (!cublas_usable()) return kGemmNotRun;
+      DCN_LAUNCH(blocks_for(a.nz * a.M * a.N), kThreads, stream, gemm_bias_fill_kernel<TA_, TB_, TC_>)(a);
+      const cudaError_t e = cudaGetLastError();
+      if (e != cudaSuccess) return int(e);
+      g.beta = 1.0;
+    }
+    g.A = a.B + zo * a.sB_out; g.B = a.A + zo * a.sA_out; g.C = a.C + zo * a.sC_out;
+    if (cublas_gemm(g, stream)) continue;
+    if (zo == 0 && !a.bias) return kGemmNotRun;
+    // cuBLAS turned off mid-way: the remaining batches on our kernel (their C holds only the bias).
+    GemmArgs<TA_, TB_, TC_> rest = a;
+    rest.A += zo * a.sA_out; rest.B += zo * a.sB_out; rest.C += zo * a.sC_out;
+    rest.nz = a.nz - zo * a.nz_in;
+    if (a.bias) { rest.bias = nullptr; rest.beta = 1.f; }
+    return int(gemm_builtin<TA_, TB_, TC_, TA, TB>(rest, stream));
+  }
+  return int(cudaGetLastError());
+}
+
+template <typename TA_, typename TB_, typename TC_, bool TA, bool TB>
+cudaError_t gemm(const GemmArgs<TA_, TB_, TC_>& a, cudaStream_t stream) {
+  if (a.M <= 0 || a.N <= 0 || a.nz <= 0) return cudaSuccess;
+  const int r = gemm_cublas<TA_, TB_, TC_, TA, TB>(a, stream);
+  if (r != kGemmNotRun) return static_cast<cudaError_t>(r);
+  return gemm_builtin<TA_, TB_, TC_, TA, TB>(a, stream);
 }
 
 }  // namespace gpu

@@ -75,6 +75,8 @@ int dcn_h_free(void* p) { return int(cudaFree(p)); }
 int dcn_h_h2d(void* dst, const void* src, size_t bytes) { return int(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice)); }
 int dcn_h_d2h(void* dst, const void* src, size_t bytes) { return int(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost)); }
 int dcn_h_synchronize() { return int(cudaDeviceSynchronize()); }
+// Which GEMM the deformable convolution runs: "cuBLAS (libcublas.so.N)" or "built-in GEMM (why)".
+const char* dcn_h_gemm_backend() { return gpu::gemm_backend(); }
 
 // Output size of a convolution geometry: out[0] = Ho, out[1] = Wo; -1 if invalid.
 int dcn_h_conv_out_size(const int64_t* geom, int64_t* out) {
