@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import os
 import statistics
 import sys
+import time
 from typing import Callable
 
 import numpy as np
@@ -58,9 +60,17 @@ def require_gpu():
     return torch
 
 
-def time_ms(torch, fn: Callable[[], None], repeats: int, warmup: int = 3) -> float:
+def time_ms(torch, fn: Callable[[], None], repeats: int, warmup: int = 3, device: str = "cuda") -> float:
+    """Median ms per call: CUDA events on a GPU; wall clock on the CPU (gpu_check's dry run on the emulator)."""
     for _ in range(warmup):
         fn()
+    if device == "cpu":
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
     torch.cuda.synchronize()
     times = []
     for _ in range(repeats):
@@ -75,6 +85,24 @@ def time_ms(torch, fn: Callable[[], None], repeats: int, warmup: int = 3) -> flo
 
 def _ptr(t):
     return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _without_cublas(fn: Callable[[], None]) -> Callable[[], None]:
+    """fn with DCN_CUBLAS=0 (read by the kernels on every call): our own GEMM kernel."""
+    def run():
+        os.environ["DCN_CUBLAS"] = "0"
+        try:
+            fn()
+        finally:
+            del os.environ["DCN_CUBLAS"]
+    return run
+
+
+def _stream(torch, device) -> ctypes.c_void_p:
+    """torch's current CUDA stream; none on the CPU (the emulated harness ignores streams)."""
+    if torch.device(device).type == "cpu":
+        return ctypes.c_void_p(None)
+    return ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
 
 
 def _check(err: int, what: str) -> None:
@@ -108,7 +136,7 @@ class OursConv:
         self.dmask = torch.empty_like(mask) if mask is not None else None
 
     def stream(self):
-        return ctypes.c_void_p(self.torch.cuda.current_stream().cuda_stream)
+        return _stream(self.torch, self.x.device)
 
     def forward(self):
         _check(self.lib.dcn_h_deform_conv_forward_async(
@@ -123,13 +151,14 @@ class OursConv:
             _ptr(self.ws_b), self.stream()), "backward")
 
 
-def conv_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
+def conv_rows(torch, case: str, dtype, repeats: int, device: str = "cuda", shape: tuple | None = None) -> list[dict]:
+    """Ours, torchvision and dense conv on one case (shape: (N, C, H, W, F, dilation, dgroups), else CONV_CASES)."""
     import torch.nn.functional as F
     from torchvision.ops import deform_conv2d
 
-    N, C, H, W, Fo, dil, dg = CONV_CASES[case]
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    kw = dict(device="cuda", dtype=dtype)
+    N, C, H, W, Fo, dil, dg = shape or CONV_CASES[case]
+    gen = torch.Generator(device=device).manual_seed(0)
+    kw = dict(device=device, dtype=dtype)
     x = torch.randn(N, C, H, W, generator=gen, **kw)
     off = (torch.rand(N, 2 * dg * 9, H, W, generator=gen, **kw) * 4 - 2)  # uniform [-2, 2] as bench_ops
     mask = torch.rand(N, dg * 9, H, W, generator=gen, **kw)
@@ -164,6 +193,9 @@ def conv_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
     for name, m in (("deformable", None), ("modulated", mask)):
         ours = OursConv(torch, x, off, w, m, dil, dg)
         runs.append((f"{name} (ours)", ours.forward, ours.forward_backward))
+        if name == "deformable" and ch.gemm_backend().startswith("cuBLAS"):  # what cuBLAS buys
+            runs.append((f"{name} (ours, built-in GEMM)", _without_cublas(ours.forward),
+                         _without_cublas(ours.forward_backward)))
         if name == "deformable":
             det = OursConv(torch, x, off, w, m, dil, dg, deterministic=True)
             runs.append((f"{name} (ours, deterministic bwd)", None, det.forward_backward))
@@ -172,7 +204,8 @@ def conv_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
     rows = []
     for name, fwd, fb in runs:
         row = dict(case=case, shape=f"N{N} C{C} {H}x{W} F{Fo} dil{dil} dg{dg}", op=name,
-                   fwd_ms=time_ms(torch, fwd, repeats) if fwd else None, fwdbwd_ms=time_ms(torch, fb, repeats))
+                   fwd_ms=time_ms(torch, fwd, repeats, device=device) if fwd else None,
+                   fwdbwd_ms=time_ms(torch, fb, repeats, device=device))
         rows.append(row)
         LOG.info("%-3s %-36s fwd %s  fwd+bwd %8.3f ms", case, name,
                  f"{row['fwd_ms']:8.3f} ms" if row["fwd_ms"] else "     n/a", row["fwdbwd_ms"])
@@ -190,13 +223,14 @@ def conv_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
     return rows
 
 
-def psroi_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
+def psroi_rows(torch, case: str, dtype, repeats: int, device: str = "cuda", size: tuple = (38, 63, 300)) -> list[dict]:
+    """Ours and torchvision's (not deformable) ps_roi_align on an R-FCN head; size: (H, W, RoIs)."""
     from torchvision.ops import ps_roi_align
 
     out_dim, classes = PSROI_CASES[case]
-    H, W, R, k = 38, 63, 300, 7
+    (H, W, R), k = size, 7
     rng = np.random.RandomState(0)
-    kw = dict(device="cuda", dtype=dtype)
+    kw = dict(device=device, dtype=dtype)
     data = torch.tensor(rng.randn(1, out_dim * k * k, H, W), **kw)
     rois = torch.tensor(random_rois(rng, R, H, W), **kw)
     trans = torch.tensor(rng.randn(R, 2 * classes, k, k) * 0.5, **kw)
@@ -206,13 +240,13 @@ def psroi_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
     g = geom.ctypes.data_as(ctypes.POINTER(ctypes.c_int64))
     scale, tstd = 1 / 16, 0.1
     ws = torch.empty(max(lib.dcn_h_psroi_workspace(g, scale, tstd, code, 1, 0), 1), dtype=torch.uint8,
-                     device="cuda")
+                     device=device)
     out = torch.empty(R, out_dim, k, k, **kw)
     dout = torch.randn_like(out)
     ddata, dtrans = torch.empty_like(data), torch.empty_like(trans)
 
     def stream():
-        return ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        return _stream(torch, device)
 
     def fwd():
         _check(lib.dcn_h_psroi_forward_async(g, scale, tstd, code, _ptr(data), _ptr(rois), _ptr(trans), _ptr(out),
@@ -236,8 +270,9 @@ def psroi_rows(torch, case: str, dtype, repeats: int) -> list[dict]:
     rows = []
     for name, f, b in (("deformable PS RoI pooling (ours)", fwd, fb),
                        ("ps_roi_align, not deformable (torchvision, reference)", tv_fwd, tv_fb)):
-        rows.append(dict(case=case, shape=f"trans {tuple(trans.shape)}", op=name, fwd_ms=time_ms(torch, f, repeats),
-                         fwdbwd_ms=time_ms(torch, b, repeats)))
+        rows.append(dict(case=case, shape=f"trans {tuple(trans.shape)}", op=name,
+                         fwd_ms=time_ms(torch, f, repeats, device=device),
+                         fwdbwd_ms=time_ms(torch, b, repeats, device=device)))
         LOG.info("%s %-50s fwd %8.3f ms  fwd+bwd %8.3f ms", case, name, rows[-1]["fwd_ms"], rows[-1]["fwdbwd_ms"])
     return rows
 
