@@ -12,6 +12,7 @@
 
 #include "cuda_api.h"
 #include "cublas.h"
+#include "memory.h"
 
 namespace dcnops {
 namespace gpu {
@@ -61,6 +62,21 @@ inline unsigned blocks_for(int64_t n) {
 
 #define DCN_GRID_LOOP(i, n) \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
+
+// In functions returning an int CUDA status: return the first failing call's code.
+#define DCN_CUDA_TRY(expr)                 \
+  do {                                     \
+    cudaError_t e_ = (expr);               \
+    if (e_ != cudaSuccess) return int(e_); \
+  } while (0)
+
+constexpr size_t kGpuAlign = 256;  // workspace pieces
+
+// out = in in the storage type (fp16 gradients accumulated in fp32 buffers).
+template <typename T>
+__global__ void convert_kernel(int64_t n, const acc_t<T>* in, T* out) {
+  DCN_GRID_LOOP(i, n) out[i] = cvt<T>(in[i]);
+}
 
 // ---------------------------------------------------------------- GEMM
 // C[z](m, n) = alpha * sum_k A[z](m, k) B[z](k, n) + beta * C[z](m, n) + bias[z](m)

@@ -1,4 +1,4 @@
-// Host memory hints for the CPU kernels' workspace.
+// Workspace helpers: alignment (CPU and CUDA layouts) and host memory hints for the CPU kernels.
 #pragma once
 #include <sys/mman.h>
 
@@ -6,6 +6,12 @@
 #include <cstdint>
 
 namespace dcnops {
+
+// Workspace layouts carve one buffer into aligned pieces (64 B on the CPU, 256 B on the GPU).
+constexpr size_t kCpuAlign = 64;
+constexpr size_t align_up(size_t bytes, size_t alignment = kCpuAlign) {
+  return (bytes + alignment - 1) / alignment * alignment;
+}
 
 // Asks Linux for transparent huge pages on the 2 MiB-aligned part of a large
 // buffer (a hint; ignored where THP is off). The column buffer is read by the

@@ -8,7 +8,10 @@
 #pragma once
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace dcnops {
 
@@ -33,5 +36,13 @@ class ThreadScope {
  private:
   int saved_;
 };
+
+// Zeroes count elements with the op's threads (a gradient buffer before accumulation).
+template <typename T>
+void fill_zero(T* p, int64_t count) {
+  if (!p) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; i += 65536) std::memset(p + i, 0, sizeof(T) * std::min<int64_t>(65536, count - i));
+}
 
 }  // namespace dcnops

@@ -17,6 +17,8 @@
 #include <cstring>
 
 #include "../common/blas.h"
+#include "../common/memory.h"
+#include "../common/parallel.h"
 #include "../common/transpose.h"
 
 namespace dcnops {
@@ -43,9 +45,6 @@ TableRow<T> table_row(Sample<T>* base, int64_t r, int64_t P) {
 }
 
 constexpr int64_t kTableBudget = int64_t(64) << 20;
-constexpr size_t kAlign = 64;
-
-inline size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 template <typename T>
 size_t grad_entry_bytes() {
@@ -354,13 +353,6 @@ void doffset_block<float>(const Corners<float>* cr, int64_t len, const float* x,
 }
 #pragma GCC diagnostic pop
 #endif
-
-template <typename T>
-void fill_zero(T* p, int64_t count) {
-  if (!p) return;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; i += 65536) std::memset(p + i, 0, sizeof(T) * std::min<int64_t>(65536, count - i));
-}
 
 }  // namespace
 

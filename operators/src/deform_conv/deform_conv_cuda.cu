@@ -29,8 +29,7 @@ namespace gpu {
 namespace {
 
 constexpr int64_t kChanBlock = 16;  // channels per im2col / col2im thread
-constexpr size_t kAlign = 256;
-inline size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+inline size_t align_up(size_t b) { return dcnops::align_up(b, kGpuAlign); }
 
 template <typename T>
 struct Plan {
@@ -282,17 +281,6 @@ __global__ void bias_grad_kernel(int64_t N, int64_t F, int64_t HoWo, const T* do
   }
   if (threadIdx.x == 0) dbias[f] = cvt<T>(buf[0]);
 }
-
-template <typename T>
-__global__ void convert_kernel(int64_t n, const acc_t<T>* in, T* out) {
-  DCN_GRID_LOOP(i, n) out[i] = cvt<T>(in[i]);
-}
-
-#define DCN_CUDA_TRY(expr)                      \
-  do {                                          \
-    cudaError_t e_ = (expr);                    \
-    if (e_ != cudaSuccess) return int(e_);      \
-  } while (0)
 
 template <typename T>
 int forward_t(const DeformConvGeom& g, const T* x, const T* offset, const T* mask, const T* weight, const T* bias,

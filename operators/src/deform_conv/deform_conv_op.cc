@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "../common/attrs.h"
+#include "../common/op_glue.h"
 #include "../common/parallel.h"
-#include "../common/memory.h"
 #include "deform_conv_cpu.h"
 #ifdef DCN_WITH_CUDA
 #include "deform_conv_cuda.h"
@@ -237,25 +237,7 @@ MXReturnValue infer_shape_common(const char* op, const Attrs& attrs, std::vector
 bool validate_tensors(const ConvParams& p, const std::vector<MXTensor>& ins, DeformConvGeom* g,
                       const char* dev = "cpu") {
   std::vector<Shape> shapes;
-  int dtype = ins[0].dtype;
-  const bool gpu = std::string(dev) == "gpu";
-  for (size_t i = 0; i < ins.size(); ++i) {
-    if (ins[i].ctx.dev_type != dev || ins[i].ctx.dev_id != ins[0].ctx.dev_id) {
-      DCN_ERROR(p.op) << "input '" << p.input_names()[i] << "' is on " << ins[i].ctx.dev_type << "("
-                      << ins[i].ctx.dev_id << "), expected every input on " << dev << "("
-                      << ins[0].ctx.dev_id << ")";
-      return false;
-    }
-    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64 && !(gpu && dtype == kFloat16))) {
-      DCN_ERROR(p.op) << "input '" << p.input_names()[i] << "' has dtype " << dtype_name(ins[i].dtype)
-                      << (gpu ? ", expected float32, float64 or float16 shared by all inputs"
-                              : ", expected float32 or float64 shared by all inputs (float16 runs on gpu only)");
-      return false;
-    }
-    Shape s;
-    for (int64_t d : ins[i].shape) s.push_back(unsigned(d));
-    shapes.push_back(s);
-  }
+  if (!check_inputs(p.op, ins, p.input_names(), dev, &shapes)) return false;
   std::vector<Shape> checked = shapes;
   if (!infer_all(p, &checked, g)) return false;
   if (checked != shapes) {
@@ -265,23 +247,12 @@ bool validate_tensors(const ConvParams& p, const std::vector<MXTensor>& ins, Def
   return true;
 }
 
-void* workspace(const char* op, const OpResource& res, size_t bytes) {
-  if (bytes >= size_t(INT_MAX)) {
-    DCN_ERROR(op) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
-    return nullptr;
-  }
-  void* ws = res.alloc_cpu(int(bytes));
-  if (!ws) DCN_ERROR(op) << "could not allocate " << bytes << " bytes of workspace";
-  else advise_huge_pages(ws, bytes);
-  return ws;
-}
-
 template <typename T>
 MXReturnValue forward_typed(const ConvParams& p, const DeformConvGeom& g, std::vector<MXTensor>* in,
                             std::vector<MXTensor>* out, const OpResource& res) {
   if (g.N == 0) return MX_SUCCESS;
   ThreadScope threads;
-  void* ws = workspace(p.op, res, deform_conv_workspace_bytes<T>(g, false));
+  void* ws = cpu_workspace(p.op, res, deform_conv_workspace_bytes<T>(g, false), /*huge_pages=*/true);
   if (!ws) return MX_FAIL;
   const int wi = p.weight_index();
   deform_conv_forward<T>(g, (*in)[0].data<T>(), (*in)[1].data<T>(), p.modulated ? (*in)[2].data<T>() : nullptr,
@@ -296,7 +267,7 @@ MXReturnValue backward_typed(const ConvParams& p, const DeformConvGeom& g, std::
   // in: dout, forward inputs..., forward output;  out: one gradient per forward input.
   if (g.N == 0) return MX_SUCCESS;
   ThreadScope threads;
-  void* ws = workspace(p.op, res, deform_conv_workspace_bytes<T>(g, true));
+  void* ws = cpu_workspace(p.op, res, deform_conv_workspace_bytes<T>(g, true), /*huge_pages=*/true);
   if (!ws) return MX_FAIL;
   const int wi = p.weight_index();
   deform_conv_backward<T>(g, (*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(),
@@ -311,8 +282,7 @@ MXReturnValue forward_common(const char* op, const Attrs& attrs, std::vector<MXT
   ConvParams p;
   DeformConvGeom g;
   if (!parse_params(op, attrs, &p) || !validate_tensors(p, *in, &g)) return MX_FAIL;
-  if ((*in)[0].dtype == kFloat64) return forward_typed<double>(p, g, in, out, res);
-  return forward_typed<float>(p, g, in, out, res);
+  return dispatch_cpu_dtype((*in)[0].dtype, [&](auto t) { return forward_typed<decltype(t)>(p, g, in, out, res); });
 }
 
 // Backward's inputs are (dout, forward inputs..., forward outputs): parse, check the counts and
@@ -336,28 +306,13 @@ MXReturnValue backward_common(const char* op, const Attrs& attrs, std::vector<MX
   DeformConvGeom g;
   std::vector<MXTensor> fwd_in;
   if (!backward_prologue(op, attrs, *in, *out, "cpu", &p, &g, &fwd_in)) return MX_FAIL;
-  if ((*in)[0].dtype == kFloat64) return backward_typed<double>(p, g, in, out, res);
-  return backward_typed<float>(p, g, in, out, res);
+  return dispatch_cpu_dtype((*in)[0].dtype, [&](auto t) { return backward_typed<decltype(t)>(p, g, in, out, res); });
 }
 
 #ifdef DCN_WITH_CUDA
 // GPU path: same validation, kernels from deform_conv_cuda.cu on MXNet's stream
 // with MXNet-managed temporary memory.
-void* workspace_gpu(const char* op, const OpResource& res, size_t bytes) {
-  if (bytes >= size_t(INT_MAX)) {
-    DCN_ERROR(op) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
-    return nullptr;
-  }
-  void* ws = res.alloc_gpu(int(std::max<size_t>(bytes, 1)));
-  if (!ws) DCN_ERROR(op) << "could not allocate " << bytes << " bytes of GPU workspace";
-  return ws;
-}
-
-MXReturnValue cuda_status(const char* op, int err) {
-  if (err == 0) return MX_SUCCESS;
-  DCN_ERROR(op) << "CUDA error " << err << ": " << gpu::cuda_error_string(err);
-  return MX_FAIL;
-}
+MXReturnValue cuda_status(const char* op, int err) { return cuda_ok(op, err) ? MX_SUCCESS : MX_FAIL; }
 
 // A larger column budget than on the CPU: fewer, bigger GEMMs (bounded by `workspace`).
 void gpu_budget(const ConvParams& p, DeformConvGeom* g) {
@@ -373,7 +328,7 @@ MXReturnValue forward_gpu_common(const char* op, const Attrs& attrs, std::vector
   gpu_budget(p, &g);
   if (cuda_status(op, gpu::cuda_set_device((*in)[0].ctx.dev_id)) != MX_SUCCESS) return MX_FAIL;
   const int dtype = (*in)[0].dtype;
-  void* ws = workspace_gpu(op, res, gpu::deform_conv_workspace_bytes(g, dtype, false, false));
+  void* ws = gpu_workspace(op, res, gpu::deform_conv_workspace_bytes(g, dtype, false, false));
   if (!ws) return MX_FAIL;
   const int wi = p.weight_index();
   return cuda_status(op, gpu::deform_conv_forward(g, dtype, (*in)[0].data_ptr, (*in)[1].data_ptr,
@@ -393,7 +348,7 @@ MXReturnValue backward_gpu_common(const char* op, const Attrs& attrs, std::vecto
   if (cuda_status(op, gpu::cuda_set_device(fwd_in[0].ctx.dev_id)) != MX_SUCCESS) return MX_FAIL;
   const int dtype = fwd_in[0].dtype;
   const bool det = gpu::deterministic_requested();
-  void* ws = workspace_gpu(op, res, gpu::deform_conv_workspace_bytes(g, dtype, true, det));
+  void* ws = gpu_workspace(op, res, gpu::deform_conv_workspace_bytes(g, dtype, true, det));
   if (!ws) return MX_FAIL;
   const int wi = p.weight_index();
   return cuda_status(
@@ -404,13 +359,6 @@ MXReturnValue backward_gpu_common(const char* op, const Attrs& attrs, std::vecto
                                     p.no_bias ? nullptr : (*out)[wi + 1].data_ptr, ws, res.get_cuda_stream()));
 }
 #else
-// Built without nvcc: a gpu-context call gets an error, not a missing-kernel crash.
-MXReturnValue no_cuda(const char* op) {
-  DCN_ERROR(op) << "this operator library was built without CUDA (nvcc was not found when it was "
-                   "compiled); build the GPU variant with nvcc on PATH (`make -C operators CUDA=1`), "
-                   "which operators.load() picks when MXNet sees a GPU";
-  return MX_FAIL;
-}
 MXReturnValue forward_gpu_common(const char* op, const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*,
                                  const OpResource&) {
   return no_cuda(op);

@@ -40,21 +40,19 @@
 #include <vector>
 
 #include "../common/bilinear.h"
+#include "psroi_geometry.h"
+#include "../common/memory.h"
+#include "../common/parallel.h"
 
 namespace dcnops {
 namespace {
 
 constexpr int64_t kChunkBudget = int64_t(64) << 20;  // bytes of per-RoI tables per chunk
-constexpr size_t kAlign = 64;
-
-inline size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 
 template <typename T>
 struct Box {
   int64_t batch;
-  T start_w, start_h;  // RoI start in feature coordinates
-  T roi_w, roi_h;      // RoI size (>= 0.1)
-  T bin_w, bin_h;
+  RoiBox<T> box;  // feature-map coordinates
 };
 
 template <typename T>
@@ -134,12 +132,8 @@ void build_bin_maps(const PSROIGeom& g, Scratch<T>* s) {
   std::vector<int64_t> gkey(P * P), pkey(P * P);
   for (int64_t ph = 0; ph < P; ++ph) {
     for (int64_t pw = 0; pw < P; ++pw) {
-      const int64_t gh = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(ph) * G / P)), G);
-      const int64_t gw = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(pw) * G / P)), G);
-      const int64_t qh = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(ph) / P * Q)), Q);
-      const int64_t qw = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(pw) / P * Q)), Q);
-      gkey[ph * P + pw] = gh * G + gw;
-      pkey[ph * P + pw] = qh * Q + qw;
+      gkey[ph * P + pw] = psroi_group_cell<T>(ph, P, G) * G + psroi_group_cell<T>(pw, P, G);
+      pkey[ph * P + pw] = psroi_part_cell<T>(ph, P, Q) * Q + psroi_part_cell<T>(pw, P, Q);
     }
   }
   bucket(gkey, G * G, s->group_first, s->group_bins);
@@ -159,15 +153,8 @@ void build_chunk(const PSROIGeom& g, const T* rois, const T* trans, int64_t r0, 
     const T* roi = rois + (r0 + rl) * 5;
     Box<T>& b = s->boxes[rl];
     b.batch = static_cast<int64_t>(roi[0]);
-    b.start_w = static_cast<T>(std::round(roi[1])) * scale - T(0.5);
-    b.start_h = static_cast<T>(std::round(roi[2])) * scale - T(0.5);
-    const T end_w = static_cast<T>(std::round(roi[3]) + 1.) * scale - T(0.5);
-    const T end_h = static_cast<T>(std::round(roi[4]) + 1.) * scale - T(0.5);
-    b.roi_w = std::max(end_w - b.start_w, static_cast<T>(0.1));
-    b.roi_h = std::max(end_h - b.start_h, static_cast<T>(0.1));
-    b.bin_w = b.roi_w / static_cast<T>(P);
-    b.bin_h = b.roi_h / static_cast<T>(P);
-    const T sub_w = b.bin_w / static_cast<T>(spp), sub_h = b.bin_h / static_cast<T>(spp);
+    b.box = psroi_box<T>(roi[1], roi[2], roi[3], roi[4], scale, P);
+    const T sub_w = b.box.bin_w / static_cast<T>(spp), sub_h = b.box.bin_h / static_cast<T>(spp);
     T* o = s->offs + rl * 2 * spp;
     for (int64_t i = 0; i < spp; ++i) {
       o[i] = static_cast<T>(i) * sub_w;
@@ -195,23 +182,18 @@ void build_chunk(const PSROIGeom& g, const T* rois, const T* trans, int64_t r0, 
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t cls = row / B, bin = row % B;
     const int64_t ph = bin / P, pw = bin % P;
-    const int64_t qh = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(ph) / P * Q)), Q);
-    const int64_t qw = clamp_index(static_cast<int64_t>(std::floor(static_cast<T>(pw) / P * Q)), Q);
+    const int64_t qh = psroi_part_cell<T>(ph, P, Q), qw = psroi_part_cell<T>(pw, P, Q);
     T* t = s->table + row * Rc * 2;
     for (int64_t rl = 0; rl < Rc; ++rl) {
-      const Box<T>& b = s->boxes[rl];
+      const RoiBox<T>& b = s->boxes[rl].box;
       T tx = T(0), ty = T(0);
       if (!g.no_trans) {
         const T* tr = trans + ((r0 + rl) * g.num_classes + cls) * 2 * Q * Q + qh * Q + qw;
         tx = tr[0] * tstd;
         ty = tr[Q * Q] * tstd;
       }
-      T wstart = static_cast<T>(pw) * b.bin_w + b.start_w;
-      wstart += tx * b.roi_w;
-      T hstart = static_cast<T>(ph) * b.bin_h + b.start_h;
-      hstart += ty * b.roi_h;
-      t[2 * rl] = wstart;
-      t[2 * rl + 1] = hstart;
+      t[2 * rl] = psroi_bin_start(pw, b.bin_w, b.start_w, tx, b.roi_w);
+      t[2 * rl + 1] = psroi_bin_start(ph, b.bin_h, b.start_h, ty, b.roi_h);
     }
   }
 }
@@ -313,12 +295,6 @@ template <typename T>
 inline void prefetch_plane(const T* p, int64_t n) {
   constexpr int64_t kLine = 64 / sizeof(T);
   for (int64_t i = 0; i < n; i += kLine) __builtin_prefetch(p + i, 0, 3);
-}
-
-template <typename T>
-void fill_zero(T* p, int64_t count) {
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < count; i += 65536) std::memset(p + i, 0, sizeof(T) * std::min<int64_t>(65536, count - i));
 }
 
 }  // namespace
@@ -449,7 +425,7 @@ void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t 
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t rl = s.order[i];
         const T* o = s.offs + rl * 2 * spp;
-        const Box<T>& box = s.boxes[rl];
+        const RoiBox<T>& box = s.boxes[rl].box;
         const T* drow = dout + ((r0 + rl) * g.output_dim + ctop) * B;
         T* prow = want_trans ? s.partial + (rl * g.output_dim + ctop) * B * 2 : nullptr;
         for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {

@@ -8,13 +8,13 @@
 #include "../common/bilinear.h"
 #include "../common/cuda_utils.cuh"
 #include "psroi_cuda.h"
+#include "psroi_geometry.h"
 
 namespace dcnops {
 namespace gpu {
 namespace {
 
-constexpr size_t kAlign = 256;
-inline size_t align_up(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+inline size_t align_up(size_t b) { return dcnops::align_up(b, kGpuAlign); }
 
 template <typename A>
 struct Bin {
@@ -30,34 +30,22 @@ __device__ void bin_setup(const PSROIGeom& g, const T* rois, const T* trans, int
   const A scale = static_cast<A>(g.spatial_scale), tstd = static_cast<A>(g.trans_std);
   const int64_t P = g.pooled, G = g.group, Q = g.part, spp = g.spp;
   s->b = clamp_index(static_cast<int64_t>(ld(roi)), g.N);
-  const A start_w = static_cast<A>(round(ld(roi + 1))) * scale - A(0.5);
-  const A start_h = static_cast<A>(round(ld(roi + 2))) * scale - A(0.5);
-  const A end_w = static_cast<A>(round(ld(roi + 3)) + 1.) * scale - A(0.5);
-  const A end_h = static_cast<A>(round(ld(roi + 4)) + 1.) * scale - A(0.5);
-  s->roi_w = max(end_w - start_w, static_cast<A>(0.1));
-  s->roi_h = max(end_h - start_h, static_cast<A>(0.1));
-  const A bin_w = s->roi_w / static_cast<A>(P), bin_h = s->roi_h / static_cast<A>(P);
-  s->sub_w = bin_w / static_cast<A>(spp);
-  s->sub_h = bin_h / static_cast<A>(spp);
-  const int64_t gh = clamp_index(static_cast<int64_t>(floor(static_cast<A>(ph) * G / P)), G);
-  const int64_t gw = clamp_index(static_cast<int64_t>(floor(static_cast<A>(pw) * G / P)), G);
-  const int64_t qh = clamp_index(static_cast<int64_t>(floor(static_cast<A>(ph) / P * Q)), Q);
-  const int64_t qw = clamp_index(static_cast<int64_t>(floor(static_cast<A>(pw) / P * Q)), Q);
+  const RoiBox<A> box = psroi_box<A>(ld(roi + 1), ld(roi + 2), ld(roi + 3), ld(roi + 4), scale, P);
+  s->roi_w = box.roi_w;
+  s->roi_h = box.roi_h;
+  s->sub_w = box.bin_w / static_cast<A>(spp);
+  s->sub_h = box.bin_h / static_cast<A>(spp);
   s->cls = ctop / g.channels_per_class();
-  s->q = qh * Q + qw;
-  s->c = (ctop * G + gh) * G + gw;
+  s->q = psroi_part_cell<A>(ph, P, Q) * Q + psroi_part_cell<A>(pw, P, Q);
+  s->c = (ctop * G + psroi_group_cell<A>(ph, P, G)) * G + psroi_group_cell<A>(pw, P, G);
   A tx = A(0), ty = A(0);
   if (!g.no_trans) {
     const T* tr = trans + (r * g.num_classes + s->cls) * 2 * Q * Q + s->q;
     tx = ld(tr) * tstd;
     ty = ld(tr + Q * Q) * tstd;
   }
-  A wstart = static_cast<A>(pw) * bin_w + start_w;
-  wstart += tx * s->roi_w;
-  A hstart = static_cast<A>(ph) * bin_h + start_h;
-  hstart += ty * s->roi_h;
-  s->wstart = wstart;
-  s->hstart = hstart;
+  s->wstart = psroi_bin_start(pw, box.bin_w, box.start_w, tx, box.roi_w);
+  s->hstart = psroi_bin_start(ph, box.bin_h, box.start_h, ty, box.roi_h);
 }
 
 template <typename A>
@@ -219,8 +207,7 @@ __global__ void reduce_trans_kernel(PSROIGeom g, const acc_t<T>* partial, T* dtr
       const A* prow = partial + (r * g.output_dim + cls * cpc + j) * B * 2;
       for (int64_t bin = 0; bin < B; ++bin) {
         const int64_t ph = bin / P, pw = bin % P;
-        const int64_t qh = clamp_index(static_cast<int64_t>(floor(static_cast<A>(ph) / P * Q)), Q);
-        const int64_t qw = clamp_index(static_cast<int64_t>(floor(static_cast<A>(pw) / P * Q)), Q);
+        const int64_t qh = psroi_part_cell<A>(ph, P, Q), qw = psroi_part_cell<A>(pw, P, Q);
         if (qh * Q + qw != q) continue;
         sx += prow[2 * bin];
         sy += prow[2 * bin + 1];
@@ -230,11 +217,6 @@ __global__ void reduce_trans_kernel(PSROIGeom g, const acc_t<T>* partial, T* dtr
     dt[q] = cvt<T>(sx);
     dt[QQ + q] = cvt<T>(sy);
   }
-}
-
-template <typename T>
-__global__ void convert_kernel(int64_t n, const acc_t<T>* in, T* out) {
-  DCN_GRID_LOOP(i, n) out[i] = cvt<T>(in[i]);
 }
 
 struct Layout {
@@ -252,15 +234,9 @@ Layout layout(const PSROIGeom& g, bool backward, bool det) {
     }
     if (!g.no_trans && det) l.partial = align_up(size_t(g.R * g.output_dim * g.bins() * 2) * sizeof(A));
   }
-  l.total = std::max<size_t>(kAlign, l.ddata + l.dtrans + l.partial);
+  l.total = std::max<size_t>(kGpuAlign, l.ddata + l.dtrans + l.partial);
   return l;
 }
-
-#define DCN_CUDA_TRY(expr)                 \
-  do {                                     \
-    cudaError_t e_ = (expr);               \
-    if (e_ != cudaSuccess) return int(e_); \
-  } while (0)
 
 template <typename T>
 int forward_t(const PSROIGeom& g, const T* data, const T* rois, const T* trans, T* out, cudaStream_t st) {

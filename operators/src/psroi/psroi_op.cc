@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../common/attrs.h"
+#include "../common/op_glue.h"
 #include "../common/parallel.h"
 #include "psroi_cpu.h"
 #ifdef DCN_WITH_CUDA
@@ -228,11 +229,7 @@ MXReturnValue infer_shape(const Attrs& attrs, std::vector<Shape>* in, std::vecto
 // Re-validates the actual tensors (a graph may bypass shape inference),
 // including the RoI values, and returns the full geometry.
 #ifdef DCN_WITH_CUDA
-bool cuda_ok(int err) {
-  if (err == 0) return true;
-  DCN_ERROR(kOp) << "CUDA error " << err << ": " << gpu::cuda_error_string(err);
-  return false;
-}
+bool cuda_ok(int err) { return dcnops::cuda_ok(kOp, err); }
 #endif
 
 // IEEE half -> float on the host (fp16 RoIs are copied back for the check).
@@ -261,28 +258,7 @@ bool validate_tensors(const PoolParams& p, const std::vector<MXTensor>& ins, PSR
   const int dtype = ins[0].dtype;
   const bool gpu = std::string(dev) == "gpu";
   std::vector<Shape> shapes;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    if (ins[i].ctx.dev_type != dev || ins[i].ctx.dev_id != ins[0].ctx.dev_id) {
-      DCN_ERROR(kOp) << "input '" << names[i] << "' is on " << ins[i].ctx.dev_type << "(" << ins[i].ctx.dev_id
-                     << "), expected every input on " << dev << "(" << ins[0].ctx.dev_id << ")";
-      return false;
-    }
-    if (ins[i].dtype != dtype || (dtype != kFloat32 && dtype != kFloat64 && !(gpu && dtype == kFloat16))) {
-      DCN_ERROR(kOp) << "input '" << names[i] << "' has dtype " << dtype_name(ins[i].dtype)
-                     << (gpu ? ", expected float32, float64 or float16 shared by all inputs"
-                             : ", expected float32 or float64 shared by all inputs (float16 runs on gpu only)");
-      return false;
-    }
-    Shape s;
-    for (int64_t d : ins[i].shape) {
-      if (d < 0 || d >= int64_t(kUnknownDim)) {
-        DCN_ERROR(kOp) << "input '" << names[i] << "' has an invalid dimension " << d;
-        return false;
-      }
-      s.push_back(unsigned(d));
-    }
-    shapes.push_back(s);
-  }
+  if (!check_inputs(kOp, ins, names, dev, &shapes)) return false;
   if (shapes[0].size() != 4) {  // infer_all accepts an unknown (empty) data shape; a tensor has one
     DCN_ERROR(kOp) << "input 'data' must be 4-D (N, C, H, W), got " << shapes[0].size() << "-D shape "
                    << shape_str(shapes[0]);
@@ -344,22 +320,12 @@ bool validate_tensors(const PoolParams& p, const std::vector<MXTensor>& ins, PSR
   return true;
 }
 
-void* workspace(const OpResource& res, size_t bytes) {
-  if (bytes >= size_t(INT_MAX)) {
-    DCN_ERROR(kOp) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
-    return nullptr;
-  }
-  void* ws = res.alloc_cpu(int(bytes));
-  if (!ws) DCN_ERROR(kOp) << "could not allocate " << bytes << " bytes of workspace";
-  return ws;
-}
-
 template <typename T>
 MXReturnValue forward_typed(const PoolParams& p, const PSROIGeom& g, std::vector<MXTensor>* in,
                             std::vector<MXTensor>* out, const OpResource& res) {
   if (g.R == 0) return MX_SUCCESS;
   ThreadScope threads;
-  void* ws = workspace(res, psroi_workspace_bytes<T>(g, false));
+  void* ws = cpu_workspace(kOp, res, psroi_workspace_bytes<T>(g, false));
   if (!ws) return MX_FAIL;
   psroi_forward<T>(g, (*in)[0].data<T>(), (*in)[1].data<T>(), p.no_trans ? nullptr : (*in)[2].data<T>(),
                    (*out)[0].data<T>(), ws);
@@ -371,7 +337,7 @@ MXReturnValue backward_typed(const PoolParams& p, const PSROIGeom& g, std::vecto
                              std::vector<MXTensor>* out, const OpResource& res) {
   // in: dout, data, rois[, trans], output;  out: ddata, drois[, dtrans].
   ThreadScope threads;
-  void* ws = workspace(res, psroi_workspace_bytes<T>(g, true));
+  void* ws = cpu_workspace(kOp, res, psroi_workspace_bytes<T>(g, true));
   if (!ws) return MX_FAIL;
   T* drois = (*out)[1].data<T>();
   for (int64_t i = 0; i < g.R * 5; ++i) drois[i] = T(0);
@@ -386,8 +352,7 @@ MXReturnValue forward(const Attrs& attrs, std::vector<MXTensor>* in, std::vector
   PoolParams p;
   PSROIGeom g;
   if (!parse_params(attrs, &p) || !validate_tensors(p, *in, &g)) return MX_FAIL;
-  if ((*in)[0].dtype == kFloat64) return forward_typed<double>(p, g, in, out, res);
-  return forward_typed<float>(p, g, in, out, res);
+  return dispatch_cpu_dtype((*in)[0].dtype, [&](auto t) { return forward_typed<decltype(t)>(p, g, in, out, res); });
 }
 
 // Backward's inputs are (dout, forward inputs..., output): parse, check the counts, validate the
@@ -419,21 +384,10 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* in, std::vecto
   PSROIGeom g;
   std::vector<MXTensor> fwd_in;
   if (!backward_prologue(attrs, *in, *out, "cpu", nullptr, &p, &g, &fwd_in)) return MX_FAIL;
-  if ((*in)[0].dtype == kFloat64) return backward_typed<double>(p, g, in, out, res);
-  return backward_typed<float>(p, g, in, out, res);
+  return dispatch_cpu_dtype((*in)[0].dtype, [&](auto t) { return backward_typed<decltype(t)>(p, g, in, out, res); });
 }
 
 #ifdef DCN_WITH_CUDA
-void* workspace_gpu(const OpResource& res, size_t bytes) {
-  if (bytes >= size_t(INT_MAX)) {
-    DCN_ERROR(kOp) << "workspace of " << bytes << " bytes exceeds MXNet's 2 GiB temp-space limit";
-    return nullptr;
-  }
-  void* ws = res.alloc_gpu(int(std::max<size_t>(bytes, 1)));
-  if (!ws) DCN_ERROR(kOp) << "could not allocate " << bytes << " bytes of GPU workspace";
-  return ws;
-}
-
 MXReturnValue forward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
                           const OpResource& res) {
   PoolParams p;
@@ -442,7 +396,7 @@ MXReturnValue forward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::ve
   if (!parse_params(attrs, &p) || !validate_tensors(p, *in, &g, "gpu", stream)) return MX_FAIL;
   if (g.R == 0) return MX_SUCCESS;
   const int dtype = (*in)[0].dtype;
-  void* ws = workspace_gpu(res, gpu::psroi_workspace_bytes(g, dtype, false, false));
+  void* ws = gpu_workspace(kOp, res, gpu::psroi_workspace_bytes(g, dtype, false, false));
   if (!ws) return MX_FAIL;
   return cuda_ok(gpu::psroi_forward(g, dtype, (*in)[0].data_ptr, (*in)[1].data_ptr,
                                     p.no_trans ? nullptr : (*in)[2].data_ptr, (*out)[0].data_ptr, ws, stream))
@@ -460,7 +414,7 @@ MXReturnValue backward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::v
   const MXTensor& dout = (*in)[0];
   const int dtype = fwd_in[0].dtype;
   const bool det = gpu::deterministic_requested();
-  void* ws = workspace_gpu(res, gpu::psroi_workspace_bytes(g, dtype, true, det));
+  void* ws = gpu_workspace(kOp, res, gpu::psroi_workspace_bytes(g, dtype, true, det));
   if (!ws) return MX_FAIL;
   // rois get a zero gradient
   const size_t elem = dtype == kFloat64 ? 8 : (dtype == kFloat16 ? 2 : 4);
@@ -472,18 +426,11 @@ MXReturnValue backward_gpu(const Attrs& attrs, std::vector<MXTensor>* in, std::v
              : MX_FAIL;
 }
 #else
-// Built without nvcc: a gpu-context call gets an error, not a missing-kernel crash.
-MXReturnValue no_cuda(const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*, const OpResource&) {
-  DCN_ERROR(kOp) << "this operator library was built without CUDA (nvcc was not found when it was "
-                    "compiled); build the GPU variant with nvcc on PATH (`make -C operators CUDA=1`), "
-                    "which operators.load() picks when MXNet sees a GPU";
-  return MX_FAIL;
+MXReturnValue forward_gpu(const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*, const OpResource&) {
+  return no_cuda(kOp);
 }
-MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, const OpResource& r) {
-  return no_cuda(a, i, o, r);
-}
-MXReturnValue backward_gpu(const Attrs& a, std::vector<MXTensor>* i, std::vector<MXTensor>* o, const OpResource& r) {
-  return no_cuda(a, i, o, r);
+MXReturnValue backward_gpu(const Attrs&, std::vector<MXTensor>*, std::vector<MXTensor>*, const OpResource&) {
+  return no_cuda(kOp);
 }
 #endif
 
