@@ -47,7 +47,11 @@ int cublasGemmStridedBatchedEx(void*, int transa, int transb, int m, int n, int 
                                const void* A, int a_type, int lda, long long stride_a, const void* B, int b_type,
                                int ldb, long long stride_b, const void* beta, void* C, int c_type, int ldc,
                                long long stride_c, int batch, int compute_type, int /*algo*/) {
-  if (m < 0 || n < 0 || k < 0 || batch < 0) return 7;  // CUBLAS_STATUS_INVALID_VALUE
+  // cuBLAS's argument checks (CUBLAS_STATUS_INVALID_VALUE), so a mapping that real cuBLAS would refuse fails here too
+  auto at_least = [](int ld, int rows) { return ld >= (rows > 1 ? rows : 1); };
+  if (m < 0 || n < 0 || k < 0 || batch < 0 || !at_least(lda, transa ? k : m) || !at_least(ldb, transb ? n : k) ||
+      !at_least(ldc, m))
+    return 7;
   ++g_calls;
   const bool f64 = compute_type == 70;
   const double al = f64 ? *static_cast<const double*>(alpha) : *static_cast<const float*>(alpha);
