@@ -36,7 +36,8 @@ from mxnet import gluon
 from mxnet.gluon import HybridBlock
 
 import operators
-from dcn.checkpoint.tables import network_kind
+from dcn.checkpoint.build import network_kind
+from dcn.modeling.recipes import network_recipe
 from dcn.utils.fileio import atomic_write, atomic_write_text
 
 PathLike = Union[str, Path]
@@ -97,6 +98,12 @@ def _spec_dict(net) -> Optional[dict]:
     return dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else None
 
 
+def spec_from_meta(meta: dict):
+    """The network spec an export's ``meta.json`` records, as the spec type its task registered."""
+    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
+    return network_recipe(meta["network"]).spec_type(**spec)
+
+
 def export_model(net: gluon.Block, prefix: PathLike, epoch: int = 0) -> Dict[str, Dict]:
     """Export ``net`` (R-FCN, Faster R-CNN, FPN, DeepLab, ResNet-v1 or any HybridBlock); returns the graphs
     written (see module doc)."""
@@ -152,12 +159,10 @@ class ImportedRFCN:
     """An exported R-FCN with the interface ``rfcn.inference.detect`` uses (``spec``, call, ``head_forward``)."""
 
     def __init__(self, prefix: PathLike, epoch: int = 0, ctx: Optional[mx.Context] = None):
-        from rfcn.model import RFCNSpec
         meta = json.loads(Path(f"{prefix}-meta.json").read_text())
         if meta.get("network") != "rfcn":
             raise ValueError(f"{prefix}-meta.json describes a {meta.get('network')!r} export, not R-FCN")
-        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
-        self.spec = RFCNSpec(**spec)
+        self.spec = spec_from_meta(meta)
         folder = Path(prefix).parent
         graphs = meta["graphs"]
         self.body = import_graph(folder / graphs["body"]["prefix"], ["data"], epoch, ctx)

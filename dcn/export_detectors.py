@@ -78,14 +78,12 @@ class ImportedDetector:
     """An exported Faster R-CNN or FPN with the interface ``dcn.detection.inference.detect`` uses."""
 
     def __init__(self, prefix: PathLike, epoch: int = 0, ctx: Optional[mx.Context] = None):
-        from dcn.export import import_graph
-        from fpn.spec import FasterRCNNSpec
+        from dcn.export import import_graph, spec_from_meta
         meta = json.loads(Path(f"{prefix}-meta.json").read_text())
         self.kind = meta.get("network")
         if self.kind not in ("faster_rcnn", "fpn"):
             raise ValueError(f"{prefix}-meta.json describes a {self.kind!r} export, not Faster R-CNN / FPN")
-        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
-        self.spec = FasterRCNNSpec(**spec)
+        self.spec = spec_from_meta(meta)
         folder, graphs = Path(prefix).parent, meta["graphs"]
 
         def load(name: str) -> mx.gluon.SymbolBlock:
@@ -110,7 +108,7 @@ class ImportedDetector:
 def pool_by_level(pools: Sequence, levels: Sequence[mx.nd.NDArray], rois: mx.nd.NDArray,
                   first_level: int = 2) -> mx.nd.NDArray:
     """Each RoI (R, 5) pooled from its ``fpn.pyramid.assign_levels`` level, back in the RoIs' order."""
-    from fpn.pyramid import assign_levels
+    from dcn.modeling.fpn import assign_levels
     level = assign_levels(rois[:, 1:].asnumpy(), first_level, first_level + len(pools) - 1)
     parts, order = [], []
     for i, pool in enumerate(pools):

@@ -1,10 +1,10 @@
 """Deformable FPN (the original ``resnet_v1_101_fpn_dcn_rcnn``): Faster R-CNN 2fc on a feature pyramid.
 
 ResNet-v1 with a plain stride-32 conv5 (deformable res5a-c, and with
-``deformable_pyramid`` res3b3/res4b22), :class:`~fpn.pyramid.FPNNeck` P2-P6,
+``deformable_pyramid`` res3b3/res4b22), :class:`~dcn.modeling.fpn.FPNNeck` P2-P6,
 one RPN shared by the five levels (anchors of ``stride * ANCHOR_SCALES`` per
 level), proposals over all levels together (``dcn.detection.rpn.propose``),
-RoIs pooled from their level (:class:`~fpn.pyramid.PyramidRoIPool`), and the
+RoIs pooled from their level (:class:`~dcn.modeling.fpn.PyramidRoIPool`), and the
 2fc head (fc_new_1/fc_new_2, cls_score, bbox_pred).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
 from dcn.modeling.roi_heads import TwoFCHead
 
 from .head import DetectionOutputs
-from .pyramid import FPNNeck, PyramidRoIPool
+from dcn.modeling.fpn import FPNNeck, PyramidRoIPool
 from .spec import FPN_STRIDES, FasterRCNNSpec
 
 
