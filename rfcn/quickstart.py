@@ -205,14 +205,15 @@ def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_pa
 
 
 def evaluate_variant(cfg: Config, params: Path, progress: bool) -> dict:
-    from rfcn.test import evaluate, load_net
+    from dcn.checkpoint import load_network
+    from dcn.detection.evaluate import evaluate
 
     path = Path(cfg.output_path) / "eval.json"
     found = _read_json(path)
     if found is not None and found.get("params") == str(params):
         logger.info("%s: reusing %s", Path(cfg.output_path).name, path)
         return found
-    net = load_net(cfg, str(params), mx.cpu())
+    net = load_network(cfg, str(params), mx.cpu())
     result = evaluate(net, cfg, progress=progress)
     summary = {k: float(v) for k, v in result.summary().items()}
     found = {"params": str(params), **summary, "per_class": result.table()}
@@ -334,16 +335,16 @@ def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = 
     atomic_write_text(out / "table3.md", text3 + "\n")
     write_csv(out / "table3.csv", rows3)
 
-    from rfcn.test import load_net
+    from dcn.checkpoint import load_network
     deform_cfg = configs["deformable"]
     if redo_analysis or not (out / "table2_effective_dilation.md").is_file() or not (out / "pictures").is_dir():
-        net = load_net(deform_cfg, str(outcomes[-1].params), mx.cpu())
+        net = load_network(deform_cfg, str(outcomes[-1].params), mx.cpu())
         pictures(net, deform_cfg, out, budget)
         dilation_table(net, deform_cfg, out, budget, progress)
     else:
         logger.info("reusing pictures and Table 2 in %s (--redo-analysis to redo)", out)
     if redo_analysis or not (out / "table4_runtime.md").is_file():
-        models = {o.variant.name: (load_net(configs[o.variant.name], str(o.params), mx.cpu()),
+        models = {o.variant.name: (load_network(configs[o.variant.name], str(o.params), mx.cpu()),
                                    configs[o.variant.name]) for o in outcomes}
         runtime_table(models, deform_cfg, out, budget, progress)
     else:

@@ -31,7 +31,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from dcn.config import Config, load_config
+from dcn.checkpoint import load_network
+from dcn.config import Config, add_trained_model_args, load_config, trained_config_path
 from dcn.data.batching import det_sample_to_nd
 from dcn.data.image_io import load_image
 from dcn.data.records import DetRecord
@@ -260,10 +261,8 @@ def parse_boxes(values: Sequence[str], names: Sequence[str]) -> Tuple[np.ndarray
 
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params or original)")
+    add_trained_model_args(ap, "trained parameters (<prefix>-<epoch>.params or original)")
     ap.add_argument("--image", nargs="+", required=True, help="image file(s)")
-    ap.add_argument("--cfg", default=None, help="experiment YAML (default: config.yaml next to --params)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="offsets_out", help="folder for the PNG files")
     ap.add_argument("--units", nargs="*", default=None, metavar="ROW,COL",
                     help="activation units (feature-map row,col) for figure 6 (default: background, small, large)")
@@ -275,9 +274,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                          "0), as the original deform_psroi demo; the only RoIs when TEST.HAS_RPN is false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from rfcn.test import load_net  # after logging: it loads the operator library
-
-    cfg_path = Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml"
+    cfg_path = trained_config_path(args)
     if not cfg_path.is_file():
         raise SystemExit(f"no config {cfg_path}: pass --cfg (the experiment YAML the model was trained with)")
     for image in args.image:
@@ -285,7 +282,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(f"--image: no file {image}")
     cfg = load_config(cfg_path, args.overrides)
     ctx = make_contexts(cfg.gpus)[0]
-    net = load_net(cfg, args.params, ctx)
+    net = load_network(cfg, args.params, ctx)
     units = parse_units(args.units) if args.units else None
     names = class_names(cfg)
     boxes, labels = parse_boxes(args.boxes or [], names)

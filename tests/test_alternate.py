@@ -33,10 +33,11 @@ def arrays(path):
                                                               marks=pytest.mark.slow)])
 def test_four_steps_share_the_frozen_layers(tmp_path, task, symbol, module):
     import importlib
+    from dcn.checkpoint import load_network
     from dcn.detection.alternate import alternate_train
     train = importlib.import_module(f"{module}.alternate")
     cfg = tiny_cfg(tmp_path, task, symbol)
-    out = alternate_train(cfg, train.build_net, train.load_net, progress=False)
+    out = alternate_train(cfg, train.build_net, load_network, progress=False)
     stages = {k: arrays(out[k]) for k in ("rpn1", "rcnn1", "rpn2", "rcnn2", "final")}
     shared = [k for k in stages["rcnn1"] if k.startswith(("backbone.conv1", "backbone.bn_conv1", "backbone.res3",
                                                            "backbone.res4"))]
@@ -57,7 +58,7 @@ def test_four_steps_share_the_frozen_layers(tmp_path, task, symbol, module):
     for mode in ("end2end", "on_rpn2_proposals"):
         assert 0.0 <= out[mode]["mAP@0.5"] <= 1.0
     # a rerun reuses every stage
-    again = alternate_train(cfg, train.build_net, train.load_net, progress=False, test=False)
+    again = alternate_train(cfg, train.build_net, load_network, progress=False, test=False)
     assert again["final"] == out["final"]
 
 

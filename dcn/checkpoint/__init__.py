@@ -14,7 +14,7 @@ Backbone initialisation from ImageNet files lives in :mod:`dcn.modeling.pretrain
 """
 from .build import UnsupportedNetworkError, build_network, config_network, network_kind, table_for
 from .errors import FitReport, ParamMismatchError
-from .loader import detect_source, load_params, match_params, read_params
+from .loader import detect_source, load_network, load_params, match_params, read_params
 
 __all__ = ["FitReport", "ParamMismatchError", "UnsupportedNetworkError", "build_network", "config_network",
-           "detect_source", "load_params", "match_params", "read_params", "network_kind", "table_for"]
+           "detect_source", "load_network", "load_params", "match_params", "read_params", "network_kind", "table_for"]

@@ -33,7 +33,7 @@ from dcn.engine.checkpoint import CheckpointError, verify_against_manifest
 from dcn.engine.finite import non_finite_arrays
 from dcn.modeling.recipes import recipe_for_net
 
-from .build import network_kind, table_for
+from .build import build_network, network_kind, table_for
 from .errors import FitReport, ParamMismatchError
 from .tables import AUX_SUFFIXES, GLUON_SUFFIX, NetworkTable, renormalise_box_layer, split_param
 
@@ -310,3 +310,12 @@ def load_params(net: gluon.Block, path: PathLike, *, cfg=None, source: str = "au
                        "their initial values: %s", path, len(report.unused), ", ".join(n for n, _ in report.unused))
     logger.info("%s (%s format): %s", path, report.source, report.summary())
     return report
+
+
+def load_network(cfg, params_path: PathLike, ctx: Optional[mx.Context] = None) -> gluon.Block:
+    """The network of ``cfg`` with the parameters of ``params_path`` (strict; our checkpoints, exports or the
+    original's released files), hybridised: what every test, demo and proposal entry point runs."""
+    net = build_network(cfg, ctx)  # initialised: resolves deferred shapes, then overwritten
+    load_params(net, params_path, cfg=cfg)
+    net.hybridize()
+    return net

@@ -116,8 +116,8 @@ def analysis(out: Path, jobs: Sequence[Job], budget: Budget, tables_wanted: Sequ
             rows = measure_table4({t: (model(p), model(d)) for t, (p, d) in pairs.items()},
                                   budget.runtime_images, budget.runtime_rounds)
             note = (f"Seed-0 models, {budget.runtime_images} val images x {budget.runtime_rounds} rounds, medians, "
-                    f"{budget.scale} px, on the CPU ({machine()}); parameters count every array of the network "
-                    "(the detectors' RPN included). Paper: ResNet-101 on a K40 GPU.")
+                    f"{budget.scale} px, on the CPU ({machine()}); parameters: the learnable ones "
+                    "(dcn.modeling.params.count_params, the detectors' RPN included). Paper: ResNet-101 on a K40 GPU.")
             text = table4_markdown(rows, note)
             atomic_write_text(out / "table4_runtime.md", text + "\n")
             tables_csv(out / "table4_runtime.csv", rows)
