@@ -17,10 +17,6 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 import cv2
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
@@ -29,9 +25,10 @@ from dcn.config import add_trained_model_args, trained_config
 from dcn.data import CITYSCAPES_COLORS
 from dcn.data.image_io import load_image
 from dcn.data.records import DatasetFileError
-from dcn.utils.fileio import unique_stems
 from dcn.data.synthetic import voc_palette
 from dcn.engine import make_contexts
+from dcn.utils.fileio import unique_stems
+from dcn.utils.pyplot import plt
 
 from .data import class_names, prepare_image
 from .inference import predict_labels

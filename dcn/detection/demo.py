@@ -10,25 +10,21 @@ import logging
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-import matplotlib
+import cv2
+import mxnet as mx
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display
-import cv2  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
+from dcn.config import Config, add_trained_model_args, load_config, trained_config_path
+from dcn.data.batching import det_sample_to_nd
+from dcn.data.image_io import load_image
+from dcn.data.records import DatasetFileError, DetRecord
+from dcn.engine import make_contexts
+from dcn.utils.fileio import unique_stems
+from dcn.utils.pyplot import plt
 
-from dcn.config import Config, add_trained_model_args, load_config, trained_config_path  # noqa: E402
-from dcn.data.batching import det_sample_to_nd  # noqa: E402
-from dcn.data.image_io import load_image  # noqa: E402
-from dcn.data.records import DatasetFileError  # noqa: E402
-from dcn.utils.fileio import unique_stems  # noqa: E402
-from dcn.data.records import DetRecord  # noqa: E402
-from dcn.engine import make_contexts  # noqa: E402
-
-from .data import class_names, make_transform  # noqa: E402
-from .inference import detect  # noqa: E402
-from .params import detect_params  # noqa: E402
+from .data import class_names, make_transform
+from .inference import detect
+from .params import detect_params
 
 logger = logging.getLogger(__name__)
 
