@@ -19,7 +19,7 @@ the same name; two rows change the *values* on the way:
   ``rfcn_bbox_{weight,bias}_test`` = the trained layer with the box-target
   normalisation folded in (weight x std, bias x std + mean, per output
   channel), and its test code loads them with ``load_param(process=True)``,
-  which renames ``*_test`` to the base name. Our ``rfcn.inference`` decodes
+  which renames ``*_test`` to the base name. Our ``dcn.detection.inference`` decodes
   ``bbox_pred`` with ``TRAIN.BBOX_MEANS/STDS`` itself, so the ``_test``
   arrays are re-normalised here ((w / std), (b - mean) / std) — the boxes then
   come out exactly as the original's test computed them, whatever stds the

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import platform
@@ -238,7 +237,7 @@ def run(out: Path, budget: Budget, tables_wanted: Sequence[int], tasks: Sequence
 
 def _run_child(out: Path, key: str) -> None:
     """``--run-job``: one job, with the budget the parent wrote to ``<out>/settings.json``."""
-    from rfcn.quickstart_jobs import exit_with_parent
+    from tools.quickstart.jobs import exit_with_parent
     found = read_json(out / "settings.json")
     if found is None:
         raise SystemExit(f"--run-job needs the {out / 'settings.json'} of a started run")

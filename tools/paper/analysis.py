@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import mxnet as mx

@@ -1,7 +1,7 @@
 """Runs the plan's jobs side by side, one child process each, under one progress bar.
 
 The CPU-sized networks keep a core busy only partly, so on N cores N jobs run at
-once with one OpenMP thread each (``rfcn.quickstart_jobs`` measured it). A job
+once with one OpenMP thread each (``tools.quickstart.jobs`` measured it). A job
 starts when the jobs it needs are done (the proposal RPN before the heads); among
 ready jobs, those others wait for go first, then the longest. The bar counts
 estimated seconds of work (:meth:`Job.estimate_s`), finished epochs included as

@@ -5,7 +5,7 @@ VM, two single-threaded trainings run each epoch in ~50 s, one two-threaded
 training in ~53 s. So the variants train in parallel processes (the longest
 first), each with ``OMP_NUM_THREADS = cores // parallel jobs``; the parent
 shows one progress bar over all their epochs and fails with the log tail of a
-child that fails. Children are ``python -m rfcn.quickstart --train-variant``
+child that fails. Children are ``python -m tools.quickstart --train-variant``
 runs: they build the same config and resume from their last checkpoint.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, List, Sequence
 
 from tqdm import tqdm
 
-logger = logging.getLogger("rfcn.quickstart")
+logger = logging.getLogger("tools.quickstart")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Quickstart: a paper-style experiment (Tables 2-4, figures 6-7) on the synthetic dataset, on a CPU.
 
-    python -m rfcn.quickstart [--out output/quickstart] [--smoke]     (or: bash experiments/quickstart.sh)
+    python -m tools.quickstart [--out output/quickstart] [--smoke]     (or: bash experiments/quickstart.sh)
 
 Generates the synthetic shapes dataset into ``<out>/data``; fine-tunes R-FCN on
 the synthetic-pretrained ResNet-18 / 4 (``experiments/pretrained``, the paper's
@@ -49,13 +49,14 @@ from dcn.utils.logger import setup_logging
 from dcn.visualization.capture import collect_offsets
 from dcn.visualization.dilation import COCO_AREAS, DilationStats
 
+from rfcn.show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform
+
 from . import runtime
-from .quickstart_jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs
-from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform
+from .jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs
 
-logger = logging.getLogger("rfcn.quickstart")
+logger = logging.getLogger("tools.quickstart")
 
-BASE_CFG = Path(__file__).resolve().parent.parent / "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"
+BASE_CFG = Path(__file__).resolve().parents[2] / "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"
 COCO_TEST_SHORT_SIDE = 600  # the paper tests COCO at a 600-pixel short side; Table 2's areas refer to it
 
 
@@ -179,7 +180,7 @@ def train_variant(cfg: Config) -> None:
 
 def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_parallel: int = 0
                    ) -> Dict[str, Tuple[Path, float]]:
-    """Trains every variant without its final checkpoint, side by side (:mod:`rfcn.quickstart_jobs`);
+    """Trains every variant without its final checkpoint, side by side (:mod:`tools.quickstart.jobs`);
     returns {variant: (final params, train seconds)}."""
     todo = [name for name, cfg in configs.items() if _final_checkpoint(cfg) is None]
     for name in configs:
@@ -189,7 +190,7 @@ def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_pa
         todo.sort(key=lambda name: name != "deformable")  # the slowest first
         parallel, threads = plan(len(todo), available_cores(), max_parallel)
         logger.info("training %s: %d at a time, %d OpenMP thread(s) each", ", ".join(todo), parallel, threads)
-        jobs = [TrainJob(name, ["-m", "rfcn.quickstart", "--out", str(out), "--train-variant", name],
+        jobs = [TrainJob(name, ["-m", "tools.quickstart", "--out", str(out), "--train-variant", name],
                          Path(configs[name].output_path) / "train_stdout.log",
                          partial(_epochs_done, configs[name]), configs[name].TRAIN.end_epoch) for name in todo]
         run_jobs(jobs, parallel, threads, progress=progress)
