@@ -10,14 +10,10 @@ test parameters from ``dcn.detection.params``.
 """
 from __future__ import annotations
 
-from typing import List, Union
+from typing import Union
 
-import mxnet as mx
-
-import operators
 from dcn.config import Config
 from dcn.config.symbol import width_divisor
-from dcn.modeling.pretrained import prepare_for_training
 from dcn.modeling.roi_heads import PLAIN_ROI_POOLING
 from dcn.modeling.scratch_init import PIXEL_STD
 
@@ -65,9 +61,3 @@ def model_spec(cfg: Config) -> FasterRCNNSpec:
 
 def make_net(spec: FasterRCNNSpec) -> Detector:
     return FPN(spec) if spec.fpn else FasterRCNN(spec)
-
-
-def build_net(cfg: Config, ctx: Union[mx.Context, List[mx.Context]]) -> Detector:
-    """A freshly initialised network for training (backbone from ``network.pretrained`` when set), hybridised."""
-    operators.load()
-    return prepare_for_training(make_net(model_spec(cfg)), cfg, ctx)

@@ -38,16 +38,21 @@ def config_network(cfg: Config) -> str:
     return config_recipe(cfg).name
 
 
-def build_network(cfg: Config, ctx: Optional[mx.Context] = None) -> gluon.Block:
-    """The network of ``cfg``, initialised (all shapes known), not hybridised."""
-    operators.load()
+def new_network(cfg: Config) -> gluon.Block:
+    """The network of ``cfg`` from its task's recipe, not initialised."""
     recipe = config_recipe(cfg)
     try:
-        net = recipe.build(cfg)
+        return recipe.build(cfg)
     except ConfigError:
         raise
     except ValueError as err:  # inconsistent network.* keys (stride, dilation): a config error
         raise ConfigError(str(err)) from None
+
+
+def build_network(cfg: Config, ctx: Optional[mx.Context] = None) -> gluon.Block:
+    """The network of ``cfg``, initialised (all shapes known), not hybridised."""
+    operators.load()
+    net = new_network(cfg)
     net.initialize_weights(ctx=ctx or mx.cpu(), scratch=False)
     return net
 
