@@ -162,7 +162,7 @@ def test_training_children_do_not_outlive_the_quickstart(tmp_path):
     import sys
     import time
     pidfile = tmp_path / "child.pid"
-    child = ("import os, time; from tools.quickstart.jobs import exit_with_parent; exit_with_parent(0.05); "
+    child = ("import os, time; from tools.children import exit_with_parent; exit_with_parent(0.05); "
              f"open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
                                f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"])

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 from dcn.utils.fileio import atomic_write_text
 from dcn.utils.logger import setup_logging
+from tools.children import available_cores, exit_with_parent
 
 from . import tables
 from dcn.engine.checkpoint import find_last_checkpoint
@@ -36,13 +37,6 @@ from .plan import FULL, SMOKE, TABLE1_ROWS, TABLE3_ROWS, TASKS, Budget, Job, mak
 from .scheduler import run_plan
 
 logger = logging.getLogger("tools.paper")
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def check_settings(out: Path, budget: Budget) -> None:
@@ -237,7 +231,6 @@ def run(out: Path, budget: Budget, tables_wanted: Sequence[int], tasks: Sequence
 
 def _run_child(out: Path, key: str) -> None:
     """``--run-job``: one job, with the budget the parent wrote to ``<out>/settings.json``."""
-    from tools.quickstart.jobs import exit_with_parent
     found = read_json(out / "settings.json")
     if found is None:
         raise SystemExit(f"--run-job needs the {out / 'settings.json'} of a started run")

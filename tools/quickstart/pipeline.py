@@ -50,9 +50,10 @@ from dcn.visualization.capture import collect_offsets
 from dcn.visualization.dilation import COCO_AREAS, DilationStats
 
 from rfcn.show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform
+from tools.children import available_cores, exit_with_parent
 
 from . import runtime
-from .jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs
+from .jobs import TrainJob, plan, run_jobs
 
 logger = logging.getLogger("tools.quickstart")
 
