@@ -25,7 +25,7 @@ import mxnet as mx
 from mxnet.gluon import Block, HybridBlock
 
 from dcn.modeling.parts import HybridPart
-from dcn.modeling.scratch_init import zero_last_bn_gammas
+from dcn.modeling.scratch_init import initialize_and_probe, zero_last_bn_gammas
 
 from .rpn import RPNHead, make_anchor_generator
 
@@ -72,11 +72,7 @@ class TwoStageDetector(Block):
         as the identity (``dcn.modeling.scratch_init``); with
         ``spec.input_scale = 1 / PIXEL_STD`` the input is also unit-sized.
         """
-        self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
-        # Finish deferred shape inference imperatively: the extension ops cannot infer
-        # a deferred weight's shape inside a cached graph.
-        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else (ctx or mx.current_context())
-        feat, _, _, _ = self(mx.nd.zeros((1, 3, 64, 64), ctx=ctx))
+        ctx, (feat, _, _, _) = initialize_and_probe(self, ctx)
         if self.head is not None:
             self.head_forward(feat, mx.nd.array([[0, 0, 31, 31]], ctx=ctx))
         if scratch:
