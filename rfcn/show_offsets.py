@@ -182,11 +182,10 @@ def draw_figures(net, info: ImageOffsets, out_dir: Path, stem: str, units: Optio
     elif head is not None and getattr(head, "deformable", False) and len(dets):
         top = dets[:num_rois]
         offsets = roi_part_offsets(net, info.feature, top[:, 2:6], top[:, 0])
-        trans_std = getattr(head, "_trans_std", 0.1)
         for i, (det, off) in enumerate(zip(top, offsets)):
             path = out_dir / f"{stem}_fig7_{i}.png"
             label = names[int(det[0])] if names is not None else f"class {int(det[0])}"
-            n = plot_roi_parts(info.image_rgb, det[2:6], off, path, trans_std=trans_std,
+            n = plot_roi_parts(info.image_rgb, det[2:6], off, path, trans_std=head.trans_std,
                                title=f"{label} {det[1]:.2f}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
             result["fig7"].append(path)
             result["fig7_bins"].append(n)
@@ -216,7 +215,7 @@ def draw_gt_parts(net, info: ImageOffsets, out_dir: Path, stem: str, boxes: np.n
     for k, (i, off) in enumerate(zip(order, offsets)):
         label = names[int(labels[i])] if names is not None else f"class {int(labels[i])}"
         path = out_dir / f"{stem}_fig7_{tag}{k}.png"
-        plot_roi_parts(info.image_rgb, boxes[i], off, path, trans_std=getattr(head, "_trans_std", 0.1),
+        plot_roi_parts(info.image_rgb, boxes[i], off, path, trans_std=head.trans_std,
                        title=f"{what} {label}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
         paths.append(path)
     return paths
