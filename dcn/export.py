@@ -17,10 +17,15 @@ operators (``DeformableConvolution``, ``DeformablePSROIPooling``), so call
   (1, N, 2), RPN deltas (1, N, 4), anchors (1, N, 4); and ``<prefix>_head``:
   ``feat``, ``rois`` (R, 5) [batch index, x1, y1, x2, y2] -> cls_score (R, C),
   bbox_pred (R, 4) (normalised deltas, as the Gluon net). :class:`ImportedRFCN`
-  puts them back together so ``rfcn.inference.detect`` runs on the export.
+  puts them back together so ``dcn.detection.inference.detect`` runs on the export.
   (Class-aware RPN: only the body, without the feature output.)
 * Faster R-CNN and FPN: body + head graphs too (FPN also one RoI pooling graph
-  per level), see :mod:`dcn.export_detectors`; ``ImportedDetector`` re-joins them.
+  per level); ``dcn.export_detectors.ImportedDetector`` re-joins them.
+
+A network split into graphs names them itself (``export_graphs``, e.g.
+``dcn.detection.detector.TwoStageDetector``): each graph is one of its own
+hybridizable parts (``dcn.modeling.parts.HybridPart``), the code its
+``forward`` runs, so an export cannot drift from the network.
 
 ``<prefix>-meta.json`` records the network, its spec and the graphs' inputs/outputs.
 """
@@ -36,7 +41,8 @@ from mxnet import gluon
 from mxnet.gluon import HybridBlock
 
 import operators
-from dcn.checkpoint.tables import network_kind
+from dcn.checkpoint.build import network_kind
+from dcn.modeling.recipes import network_recipe
 from dcn.utils.fileio import atomic_write, atomic_write_text
 
 PathLike = Union[str, Path]
@@ -72,42 +78,23 @@ def export_symbol(block: HybridBlock, input_names: Sequence[str], prefix: PathLi
     return sym_path, params_path, out.list_outputs()
 
 
-class RFCNBody(HybridBlock):
-    """Backbone + RPN + anchors of an ``rfcn.RFCN`` (or ``fpn.FasterRCNN``) as one hybridizable block
-    (shares its parameters)."""
-
-    def __init__(self, net):
-        super().__init__(prefix="")
-        self._scale = float(net.spec.input_scale)
-        self._class_aware = bool(getattr(net.spec, "class_aware_rpn", False))
-        self.backbone = net.backbone
-        self.rpn = net.rpn
-        self.anchor_generator = net.anchor_generator
-
-    def hybrid_forward(self, F, data):
-        feats = self.backbone(data * self._scale if self._scale != 1.0 else data)
-        rpn_in, res5 = (feats, None) if self._class_aware else feats
-        logits, deltas = self.rpn(rpn_in)
-        anchors = self.anchor_generator(rpn_in)
-        return (logits, deltas, anchors) if res5 is None else (res5, logits, deltas, anchors)
-
-
 def _spec_dict(net) -> Optional[dict]:
     spec = getattr(net, "spec", None)
     return dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else None
+
+
+def spec_from_meta(meta: dict):
+    """The network spec an export's ``meta.json`` records, as the spec type its task registered."""
+    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
+    return network_recipe(meta["network"]).spec_type(**spec)
 
 
 def export_model(net: gluon.Block, prefix: PathLike, epoch: int = 0) -> Dict[str, Dict]:
     """Export ``net`` (R-FCN, Faster R-CNN, FPN, DeepLab, ResNet-v1 or any HybridBlock); returns the graphs
     written (see module doc)."""
     kind = network_kind(net)
-    if kind == "rfcn":
-        graphs = {"body": (RFCNBody(net), ["data"], f"{prefix}_body")}
-        if net.head is not None:
-            graphs["head"] = (net.head, ["feat", "rois"], f"{prefix}_head")
-    elif kind in ("faster_rcnn", "fpn"):
-        from dcn.export_detectors import detector_graphs
-        graphs = detector_graphs(net, kind, prefix, RFCNBody)
+    if hasattr(net, "export_graphs"):  # a network split into graphs by imperative steps (the detectors)
+        graphs = net.export_graphs(str(prefix))
     elif isinstance(net, HybridBlock):
         graphs = {"net": (net, ["data"], str(prefix))}
     else:
@@ -149,15 +136,13 @@ def module_from_export(graph_prefix: PathLike, data_shapes: Sequence[Tuple[str, 
 
 
 class ImportedRFCN:
-    """An exported R-FCN with the interface ``rfcn.inference.detect`` uses (``spec``, call, ``head_forward``)."""
+    """An exported R-FCN with the interface ``dcn.detection.inference.detect`` uses (``spec``, call, ``head_forward``)."""
 
     def __init__(self, prefix: PathLike, epoch: int = 0, ctx: Optional[mx.Context] = None):
-        from rfcn.model import RFCNSpec
         meta = json.loads(Path(f"{prefix}-meta.json").read_text())
         if meta.get("network") != "rfcn":
             raise ValueError(f"{prefix}-meta.json describes a {meta.get('network')!r} export, not R-FCN")
-        spec = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["spec"].items()}
-        self.spec = RFCNSpec(**spec)
+        self.spec = spec_from_meta(meta)
         folder = Path(prefix).parent
         graphs = meta["graphs"]
         self.body = import_graph(folder / graphs["body"]["prefix"], ["data"], epoch, ctx)

@@ -6,4 +6,6 @@ import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported
 
 from .model import DeepLab, DeepLabSpec
 
+from . import recipe  # noqa: F401 - registers the networks with the core (dcn.modeling.recipes)
+
 __all__ = ["DeepLab", "DeepLabSpec"]

@@ -1,32 +1,23 @@
 """From the typed experiment config (``dcn.config``) to the DeepLab pieces.
 
 The schema has no width key, so (as for R-FCN) a width divisor token ``w<n>``
-in ``symbol`` shrinks the net (``resnet_v1_18_w8_deeplab_dcn``); without one
+in ``symbol`` shrinks the net (``dcn.config.symbol``); without one
 the synthetic dataset gets 4 (a CPU-sized net) and real datasets 1. Depth,
 deformable layers, offset groups and the conv5 dilation come from ``network.*``.
 """
 from __future__ import annotations
 
-import re
 from typing import Dict
 
 from dcn.config import Config
+from dcn.config.symbol import width_divisor
 from dcn.modeling.scratch_init import PIXEL_STD
 
 from .model import DeepLabSpec
 
-SYNTHETIC_WIDTH_DIVISOR = 4
-
 # the original's lr multipliers: biases of fc6 and of the offset convs learn twice as fast
 # (the upsampling deconvolution is fixed: grad_req='null')
 LR_MULT: Dict[str, float] = {r"^fc6_bias$": 2.0, r"_offset_bias$": 2.0}
-
-
-def width_divisor(cfg: Config) -> int:
-    m = re.search(r"(?:^|_)w(\d+)(?:_|$)", cfg.symbol)
-    if m:
-        return int(m.group(1))
-    return SYNTHETIC_WIDTH_DIVISOR if cfg.dataset.dataset == "synthetic" else 1
 
 
 def model_spec(cfg: Config) -> DeepLabSpec:

@@ -17,24 +17,21 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 import cv2
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
-from dcn.config import load_config
+from dcn.checkpoint import load_network
+from dcn.config import add_trained_model_args, trained_config
 from dcn.data import CITYSCAPES_COLORS
 from dcn.data.image_io import load_image
 from dcn.data.records import DatasetFileError
-from dcn.utils.fileio import unique_stems
 from dcn.data.synthetic import voc_palette
 from dcn.engine import make_contexts
+from dcn.utils.fileio import unique_stems
+from dcn.utils.pyplot import plt
 
 from .data import class_names, prepare_image
 from .inference import predict_labels
-from .test import load_net
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +77,14 @@ def save_prediction(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str
 
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params)")
+    add_trained_model_args(ap)
     ap.add_argument("--images", nargs="+", required=True, help="image files")
-    ap.add_argument("--cfg", default=None, help="experiment YAML (default: config.yaml next to --params)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="demo_out", help="folder for the PNG files")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config(Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml", args.overrides)
+    cfg = trained_config(args)
     ctx = make_contexts(cfg.gpus)[0]
-    net = load_net(cfg, args.params, ctx)
+    net = load_network(cfg, args.params, ctx)
     names = class_names(cfg)
     failed = []
     for image, stem in zip(args.images, unique_stems(args.images)):  # one.png + one.jpg: two outputs

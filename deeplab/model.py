@@ -20,7 +20,7 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
-from dcn.modeling.scratch_init import zero_last_bn_gammas
+from dcn.modeling.scratch_init import initialize_and_probe, zero_last_bn_gammas
 
 OUTPUT_STRIDE = 16
 
@@ -96,11 +96,7 @@ class DeepLab(HybridBlock):
         """MSRA init for the backbone, N(0, 0.01) for fc6/score as the original. ``scratch`` (nothing
         pretrained to load): residual blocks start as the identity (:mod:`dcn.modeling.scratch_init`)
         and fc6/score get MSRA init too."""
-        self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
-        # Finish deferred shape inference imperatively: the extension ops cannot infer
-        # a deferred weight's shape inside a cached graph.
-        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else (ctx or mx.current_context())
-        self(mx.nd.zeros((1, 3, 64, 64), ctx=ctx))
+        ctx, _ = initialize_and_probe(self, ctx)
         if scratch:
             zero_last_bn_gammas(self.backbone)
             # N(0, 0.01) heads suit a pretrained backbone; on a scratch one they pass back too little

@@ -18,14 +18,12 @@ from typing import List, Optional
 import mxnet as mx
 from tqdm import tqdm
 
-import operators
-from dcn.checkpoint import load_params
+from dcn.checkpoint import load_network
 from dcn.config import Config, add_config_args, config_from_args
 from dcn.engine import make_contexts
 from dcn.engine.checkpoint import checkpoint_path
 from dcn.evaluation import SegmentationEvaluator, SegResult
 
-from .config import model_spec
 from .data import check_num_classes, class_names, load_dataset, prepare_image
 from .inference import predict_labels
 from .loss import IGNORE_LABEL
@@ -37,15 +35,6 @@ logger = logging.getLogger(__name__)
 def default_params_path(cfg: Config) -> Path:
     epoch = cfg.TEST.test_epoch or cfg.TRAIN.end_epoch
     return checkpoint_path(cfg.output_path, cfg.TRAIN.model_prefix, epoch).with_suffix(".params")
-
-
-def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> DeepLab:
-    operators.load()
-    net = DeepLab(model_spec(cfg))
-    net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
-    load_params(net, params_path, cfg=cfg)  # strict; our checkpoints or the original's released files
-    net.hybridize()
-    return net
 
 
 def evaluate(net: DeepLab, cfg: Config, max_images: int = 0, ctx: Optional[mx.Context] = None,
@@ -84,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     cfg = config_from_args(args)
     ctx = make_contexts(cfg.gpus)[0]
     params = args.params or default_params_path(cfg)
-    net = load_net(cfg, params, ctx)
+    net = load_network(cfg, params, ctx)
     logger.info("evaluating %s on %s %s", params, cfg.dataset.dataset, cfg.dataset.test_image_set)
     print(format_result(evaluate(net, cfg, max_images=args.max_images, ctx=ctx)))
 

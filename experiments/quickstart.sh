@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import operators, sys; sy
   bash init.sh
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
-exec .venv/bin/python -m rfcn.quickstart "$@"
+exec .venv/bin/python -m tools.quickstart "$@"

@@ -9,4 +9,6 @@ from .pyramid_net import FPN
 from .rcnn import FasterRCNN
 from .spec import FasterRCNNSpec
 
+from . import recipe  # noqa: F401 - registers the networks with the core (dcn.modeling.recipes)
+
 __all__ = ["FPN", "FasterRCNN", "FasterRCNNSpec"]

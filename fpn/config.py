@@ -2,7 +2,7 @@
 
 ``symbol`` picks the network as the original file names do: a symbol with
 ``fpn`` builds :class:`~fpn.pyramid_net.FPN`, any other (``*_rcnn[_dcn]``)
-:class:`~fpn.rcnn.FasterRCNN`; a ``w<n>`` token divides every width by n
+:class:`~fpn.rcnn.FasterRCNN` (``fpn.recipe`` registers both with the core); a ``w<n>`` token divides every width by n
 (default 4 for ``dataset: synthetic``). Deformable layers, dilation, deformable
 RoI pooling (``network.deformable_psroi``) and the pyramid's deformable
 res3/res4 (``network.deformable_pyramid``) come from ``network.*``; training and
@@ -10,15 +10,10 @@ test parameters from ``dcn.detection.params``.
 """
 from __future__ import annotations
 
-from typing import List, Union
+from typing import Union
 
-import mxnet as mx
-
-import operators
-from dcn.checkpoint import load_params
 from dcn.config import Config
-from dcn.detection.params import width_divisor
-from dcn.modeling.pretrained import prepare_for_training
+from dcn.config.symbol import width_divisor
 from dcn.modeling.roi_heads import PLAIN_ROI_POOLING
 from dcn.modeling.scratch_init import PIXEL_STD
 
@@ -66,19 +61,3 @@ def model_spec(cfg: Config) -> FasterRCNNSpec:
 
 def make_net(spec: FasterRCNNSpec) -> Detector:
     return FPN(spec) if spec.fpn else FasterRCNN(spec)
-
-
-def build_net(cfg: Config, ctx: Union[mx.Context, List[mx.Context]]) -> Detector:
-    """A freshly initialised network for training (backbone from ``network.pretrained`` when set), hybridised."""
-    operators.load()
-    return prepare_for_training(make_net(model_spec(cfg)), cfg, ctx)
-
-
-def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> Detector:
-    """The network of ``cfg`` with trained parameters (strict), hybridised."""
-    operators.load()
-    net = make_net(model_spec(cfg))
-    net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
-    load_params(net, params_path, cfg=cfg)
-    net.hybridize()
-    return net

@@ -13,11 +13,11 @@ from typing import List, Optional
 
 from dcn.detection.demo import run_demo_cli
 
-from .config import load_net
+from dcn.checkpoint import load_network
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    run_demo_cli(load_net, argv, __doc__.split("\n\n")[0])
+    run_demo_cli(load_network, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -13,13 +13,11 @@ import argparse
 import logging
 from typing import List, Optional
 
-from dcn.checkpoint import config_network
+from dcn.checkpoint import load_network
 from dcn.config import add_config_args, config_from_args
 from dcn.detection.data import load_dataset, make_transform
 from dcn.detection.proposals import generate_proposals, proposal_file, save_proposals
 from dcn.engine import make_contexts
-
-from .config import load_net
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +34,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if not cfg.dataset.proposal_dir:
         parser.error("set dataset.proposal_dir (--set dataset.proposal_dir=DIR) for the output files")
     ctx = make_contexts(cfg.gpus)[0]
-    if config_network(cfg) == "rfcn":
-        from rfcn.test import load_net as load_rfcn
-        net = load_rfcn(cfg, args.params, ctx)
-    else:
-        net = load_net(cfg, args.params, ctx)
+    net = load_network(cfg, args.params, ctx)  # any registered detector, by its symbol
     transform = make_transform(cfg, train=False, scale=cfg.test_scales[0])
     for train in ((True, False) if args.image_set == "both" else (args.image_set == "train",)):
         image_set = cfg.dataset.image_set if train else cfg.dataset.test_image_set

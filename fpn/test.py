@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from dcn.detection.evaluate import evaluate, run_test_cli
+from dcn.checkpoint import load_network
+from dcn.detection.evaluate import run_test_cli
 
-from .config import load_net
-
-__all__ = ["evaluate", "load_net", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    run_test_cli(load_net, argv, __doc__.split("\n\n")[0])
+    run_test_cli(load_network, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

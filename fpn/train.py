@@ -11,20 +11,12 @@ and distribution are ``dcn.detection.training``'s.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
-from dcn.config import Config
-from dcn.detection.training import LR_MULT, train_network
-from dcn.distributed import DistSession, run_train_cli
+from dcn.detection.training import train
+from dcn.distributed import run_train_cli
 
-from .config import Detector, build_net
-
-
-def train(cfg: Config, resume: bool = False, progress: bool = True, overwrite: bool = False,
-          session: Optional[DistSession] = None) -> Tuple[Detector, object]:
-    """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``."""
-    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, overwrite=overwrite,
-                         progress=progress, session=session)
+__all__ = ["main", "train"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -7,4 +7,6 @@ import dcn  # noqa: F401 - sets OMP_NUM_THREADS before MXNet is imported
 
 from .model import RFCN, RFCNSpec
 
+from . import recipe  # noqa: F401 - registers the networks with the core (dcn.modeling.recipes)
+
 __all__ = ["RFCN", "RFCNSpec"]

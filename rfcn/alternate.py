@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from dcn.checkpoint import load_network
 from dcn.detection.alternate import run_alternate_cli
-from dcn.detection.training import LR_MULT
-
-from .test import load_net
-from .train import build_net
+from dcn.detection.training import LR_MULT, build_for_training
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    run_alternate_cli(build_net, load_net, LR_MULT, argv, __doc__.split("\n\n")[0])
+    run_alternate_cli(build_for_training, load_network, LR_MULT, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ from ``network.*`` as for every task.
 from __future__ import annotations
 
 from dcn.config import Config
-from dcn.detection.params import detect_params, train_params, width_divisor
+from dcn.config.symbol import width_divisor
 from dcn.modeling.roi_heads import PLAIN_PSROI_POOLING
+from dcn.modeling.scratch_init import PIXEL_STD
 
-from .model import PIXEL_STD, RFCNSpec
+from .model import RFCNSpec
 
-__all__ = ["detect_params", "is_class_aware_rpn", "model_spec", "train_params", "width_divisor"]
+__all__ = ["is_class_aware_rpn", "model_spec"]
 
 
 def is_class_aware_rpn(cfg: Config) -> bool:

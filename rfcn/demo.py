@@ -11,13 +11,13 @@ from typing import List, Optional
 
 from dcn.detection.demo import draw_detections, run_demo_cli
 
-from .test import load_net
+from dcn.checkpoint import load_network
 
 __all__ = ["draw_detections", "main"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    run_demo_cli(load_net, argv, __doc__.split("\n\n")[0])
+    run_demo_cli(load_network, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ from typing import Sequence
 
 from dcn.detection.detector import TwoStageDetector
 from dcn.modeling.backbones.resnet_v1 import ResNetV1, ResNetV1Spec
-from dcn.modeling.scratch_init import PIXEL_STD
 
 from .head import RFCNHead
 
-__all__ = ["PIXEL_STD", "RFCN", "RFCNSpec"]
+__all__ = ["RFCN", "RFCNSpec"]
 
 
 @dataclass(frozen=True)

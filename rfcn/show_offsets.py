@@ -31,7 +31,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd
 
-from dcn.config import Config, load_config
+from dcn.checkpoint import load_network
+from dcn.config import Config, add_trained_model_args, load_config, trained_config_path
 from dcn.data.batching import det_sample_to_nd
 from dcn.data.image_io import load_image
 from dcn.data.records import DetRecord
@@ -181,11 +182,10 @@ def draw_figures(net, info: ImageOffsets, out_dir: Path, stem: str, units: Optio
     elif head is not None and getattr(head, "deformable", False) and len(dets):
         top = dets[:num_rois]
         offsets = roi_part_offsets(net, info.feature, top[:, 2:6], top[:, 0])
-        trans_std = getattr(head, "_trans_std", 0.1)
         for i, (det, off) in enumerate(zip(top, offsets)):
             path = out_dir / f"{stem}_fig7_{i}.png"
             label = names[int(det[0])] if names is not None else f"class {int(det[0])}"
-            n = plot_roi_parts(info.image_rgb, det[2:6], off, path, trans_std=trans_std,
+            n = plot_roi_parts(info.image_rgb, det[2:6], off, path, trans_std=head.trans_std,
                                title=f"{label} {det[1]:.2f}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
             result["fig7"].append(path)
             result["fig7_bins"].append(n)
@@ -215,7 +215,7 @@ def draw_gt_parts(net, info: ImageOffsets, out_dir: Path, stem: str, boxes: np.n
     for k, (i, off) in enumerate(zip(order, offsets)):
         label = names[int(labels[i])] if names is not None else f"class {int(labels[i])}"
         path = out_dir / f"{stem}_fig7_{tag}{k}.png"
-        plot_roi_parts(info.image_rgb, boxes[i], off, path, trans_std=getattr(head, "_trans_std", 0.1),
+        plot_roi_parts(info.image_rgb, boxes[i], off, path, trans_std=head.trans_std,
                        title=f"{what} {label}: {off.shape[-1]}x{off.shape[-1]} parts, learned offsets")
         paths.append(path)
     return paths
@@ -260,10 +260,8 @@ def parse_boxes(values: Sequence[str], names: Sequence[str]) -> Tuple[np.ndarray
 
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params or original)")
+    add_trained_model_args(ap, "trained parameters (<prefix>-<epoch>.params or original)")
     ap.add_argument("--image", nargs="+", required=True, help="image file(s)")
-    ap.add_argument("--cfg", default=None, help="experiment YAML (default: config.yaml next to --params)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="offsets_out", help="folder for the PNG files")
     ap.add_argument("--units", nargs="*", default=None, metavar="ROW,COL",
                     help="activation units (feature-map row,col) for figure 6 (default: background, small, large)")
@@ -275,9 +273,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                          "0), as the original deform_psroi demo; the only RoIs when TEST.HAS_RPN is false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from rfcn.test import load_net  # after logging: it loads the operator library
-
-    cfg_path = Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml"
+    cfg_path = trained_config_path(args)
     if not cfg_path.is_file():
         raise SystemExit(f"no config {cfg_path}: pass --cfg (the experiment YAML the model was trained with)")
     for image in args.image:
@@ -285,7 +281,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             raise SystemExit(f"--image: no file {image}")
     cfg = load_config(cfg_path, args.overrides)
     ctx = make_contexts(cfg.gpus)[0]
-    net = load_net(cfg, args.params, ctx)
+    net = load_network(cfg, args.params, ctx)
     units = parse_units(args.units) if args.units else None
     names = class_names(cfg)
     boxes, labels = parse_boxes(args.boxes or [], names)

@@ -9,30 +9,14 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-import mxnet as mx
+from dcn.checkpoint import load_network
+from dcn.detection.evaluate import run_test_cli
 
-import operators
-from dcn.checkpoint import load_params
-from dcn.config import Config
-from dcn.detection.evaluate import evaluate, run_test_cli
-
-from .config import model_spec
-from .model import RFCN
-
-__all__ = ["evaluate", "load_net", "main"]
-
-
-def load_net(cfg: Config, params_path: str, ctx: mx.Context) -> RFCN:
-    operators.load()
-    net = RFCN(model_spec(cfg))
-    net.initialize_weights(ctx=ctx, scratch=False)  # resolves deferred shapes; then overwritten
-    load_params(net, params_path, cfg=cfg)  # strict; our checkpoints or the original's released files
-    net.hybridize()
-    return net
+__all__ = ["main"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    run_test_cli(load_net, argv, __doc__.split("\n\n")[0])
+    run_test_cli(load_network, argv, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -13,32 +13,12 @@ distribution are ``dcn.detection.training``'s (shared with ``fpn.train``); with
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
-import mxnet as mx
+from dcn.detection.training import train
+from dcn.distributed import run_train_cli
 
-from dcn.config import Config
-from dcn.detection.training import LR_MULT, train_network
-from dcn.modeling.pretrained import prepare_for_training
-from dcn.distributed import DistSession, run_train_cli
-
-from .config import model_spec
-from .model import RFCN
-
-def build_net(cfg: Config, ctx: List[mx.Context]) -> RFCN:
-    """A new R-FCN (backbone from ``network.pretrained`` when set, strictly), hybridised."""
-    return prepare_for_training(RFCN(model_spec(cfg)), cfg, ctx)
-
-
-def train(cfg: Config, resume: bool = False, progress: bool = True, overwrite: bool = False,
-          session: Optional[DistSession] = None) -> Tuple[RFCN, object]:
-    """Train as ``cfg`` says; returns the network and the finished ``TrainLoop``.
-
-    ``session``: the distributed job this process belongs to (``dist_*`` kvstores);
-    made from ``cfg.default.kvstore`` when not given.
-    """
-    return train_network(cfg, build_net, lr_mult=LR_MULT, resume=resume, overwrite=overwrite,
-                         progress=progress, session=session)
+__all__ = ["main", "train"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:

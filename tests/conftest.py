@@ -1,11 +1,8 @@
-"""Shared pytest set-up: the operator library is loaded once per session."""
-import os
+"""Shared pytest set-up: the operator library is loaded once per session (importing ``operators`` sets
+OMP_NUM_THREADS first, as every package of the project does: dcn.utils.env)."""
+import pytest
 
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-
-import pytest  # noqa: E402
-
-import operators  # noqa: E402
+import operators
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -33,10 +33,12 @@ def arrays(path):
                                                               marks=pytest.mark.slow)])
 def test_four_steps_share_the_frozen_layers(tmp_path, task, symbol, module):
     import importlib
+    from dcn.checkpoint import load_network
     from dcn.detection.alternate import alternate_train
-    train = importlib.import_module(f"{module}.alternate")
+    from dcn.detection.training import build_for_training
+    importlib.import_module(f"{module}.alternate")  # the entry point of the task imports
     cfg = tiny_cfg(tmp_path, task, symbol)
-    out = alternate_train(cfg, train.build_net, train.load_net, progress=False)
+    out = alternate_train(cfg, build_for_training, load_network, progress=False)
     stages = {k: arrays(out[k]) for k in ("rpn1", "rcnn1", "rpn2", "rcnn2", "final")}
     shared = [k for k in stages["rcnn1"] if k.startswith(("backbone.conv1", "backbone.bn_conv1", "backbone.res3",
                                                            "backbone.res4"))]
@@ -57,7 +59,7 @@ def test_four_steps_share_the_frozen_layers(tmp_path, task, symbol, module):
     for mode in ("end2end", "on_rpn2_proposals"):
         assert 0.0 <= out[mode]["mAP@0.5"] <= 1.0
     # a rerun reuses every stage
-    again = alternate_train(cfg, train.build_net, train.load_net, progress=False, test=False)
+    again = alternate_train(cfg, build_for_training, load_network, progress=False, test=False)
     assert again["final"] == out["final"]
 
 
@@ -66,8 +68,8 @@ def test_rpn_only_training_leaves_the_head_untouched(tmp_path):
     cfg = tiny_cfg(tmp_path, "rfcn", "resnet_v1_18_w16_rfcn_dcn", ["TRAIN.RPN_ONLY=true"])
     net, _ = train(cfg, progress=False)
     before = {k: v for k, v in arrays(next((tmp_path / "out").glob("*-0001.params"))).items()}
-    from rfcn.train import build_net
-    fresh = build_net(cfg, [mx.cpu()])  # the same seed: the same initial weights
+    from dcn.detection.training import build_for_training
+    fresh = build_for_training(cfg, [mx.cpu()])  # the same seed: the same initial weights
     init = {k: p.data().asnumpy() for k, p in fresh._collect_params_with_prefix().items()}
     head = [k for k in before if k.startswith("head.")]
     rpn = [k for k in before if k.startswith("rpn.")]

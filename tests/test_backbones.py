@@ -5,12 +5,8 @@ import pytest
 
 from dcn.modeling.backbones import resnet_v1
 from dcn.modeling.backbones.resnet_v1 import deformable_block_names, ResNetV1Spec
+from dcn.modeling.params import count_params
 from operators.blocks import DeformableConv2D
-
-
-def count_params(net) -> int:
-    return sum(int(np.prod(p.shape)) for p in net.collect_params().values()
-               if "running" not in p.name)
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50])

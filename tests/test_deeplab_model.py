@@ -6,7 +6,8 @@ from mxnet import autograd
 
 from dcn.config import load_config
 from dcn.evaluation import SegmentationEvaluator
-from deeplab.config import LR_MULT, model_spec, width_divisor
+from dcn.config.symbol import width_divisor
+from deeplab.config import LR_MULT, model_spec
 from deeplab.inference import predict_labels
 from deeplab.loss import segmentation_loss
 from deeplab.model import DeepLab, DeepLabSpec

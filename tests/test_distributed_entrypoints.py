@@ -51,7 +51,8 @@ def test_deeplab_train_dist_sync_two_workers(tmp_path):
            "--set", f"dataset.root_path={data}", "--set", "dataset.num_images=8", "--set", "SCALES=[64, 64]",
            "--set", "symbol=resnet_v1_18_w8_deeplab_dcn", "--set", "TRAIN.end_epoch=1",
            "--set", "network.pretrained=", "--set", "network.norm=gn", "--set", "network.FIXED_PARAMS=[]",
-           "--set", "TRAIN.lr_step=[]", "--set", "TRAIN.warmup=false", "--set", "TRAIN.FLIP=false"]
+           "--set", "TRAIN.lr_step=[]", "--set", "TRAIN.warmup=false", "--set", "TRAIN.FLIP=false",
+           "--set", "default.frequent=1"]  # every step logged: the step count per worker is checked
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cluster = LocalCluster(cmd, num_workers=2, num_servers=1, log_dir=tmp_path / "logs", env=env)
     try:
@@ -63,5 +64,8 @@ def test_deeplab_train_dist_sync_two_workers(tmp_path):
     assert codes == [0, 0], logs
     text = "".join(logs.values())  # ranks are assigned by the scheduler, not by launch order
     assert "worker 0 of 2 finished" in text and "worker 1 of 2 finished" in text, text[-3000:]
-    # only the chief writes; 8 images / 2 workers, one per step -> 4 steps each
-    assert sorted(p.name for p in out.glob("*.params")), list(out.iterdir())
+    # only the chief writes; the 7 training images of 8 (one is the test split) lose one so that 2 workers get
+    # equal shards: 3 images each, one per step -> 3 steps per worker
+    assert sorted(p.name for p in out.glob("*.params")) == ["deeplab_synthetic-0001.params"], list(out.iterdir())
+    for name, log in logs.items():
+        assert "Epoch[0] Batch [3/3]" in log and "Batch [4" not in log, (name, log[-3000:])

@@ -51,7 +51,7 @@ def test_deeplab_export_round_trip(tmp_path):
 
 
 def test_rfcn_export_round_trip_and_detect(tmp_path):
-    from rfcn.config import detect_params
+    from dcn.detection.params import detect_params
     from dcn.detection.inference import detect
     cfg = load_config(ROOT / "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml")
     net = build_network(cfg)

@@ -51,7 +51,7 @@ def test_detector_export_round_trip_and_detect(kind, tmp_path):
     expected = {"body", "head"} | ({f"pool_p{k}" for k in (2, 3, 4, 5)} if kind == "fpn" else set())
     assert set(meta["graphs"]) == expected and meta["network"] == kind
     if kind == "fpn":
-        from fpn.pyramid import assign_levels
+        from dcn.modeling.fpn import assign_levels
         assert sorted(set(assign_levels(rois.asnumpy()).tolist())) == [2, 3, 4, 5]
     imported = ImportedDetector(tmp_path / kind)
     out = imported(x)

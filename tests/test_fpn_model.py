@@ -7,7 +7,7 @@ import pytest
 from dcn.config import load_config
 from dcn.modeling.backbones.resnet_v1 import ResNetV1Spec, deformable_block_names
 from fpn.config import is_fpn, make_net, model_spec
-from fpn.pyramid import PyramidRoIPool, assign_levels
+from dcn.modeling.fpn import PyramidRoIPool, assign_levels
 from fpn.spec import FasterRCNNSpec
 
 NUM_CLASSES = 7

@@ -22,7 +22,7 @@ CASES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_short_synthetic_training_reaches_map(tmp_path, name):
-    from fpn.test import evaluate
+    from dcn.detection.evaluate import evaluate
     from fpn.train import train
 
     path, overrides, min_map50 = CASES[name]

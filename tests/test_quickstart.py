@@ -11,7 +11,7 @@ import pytest
 from dcn.config import load_config
 from rfcn.model import RFCN
 from rfcn.config import model_spec
-from rfcn.quickstart import BASE_CFG, SCRATCH, SMOKE, VARIANTS, run
+from tools.quickstart.pipeline import BASE_CFG, SCRATCH, SMOKE, VARIANTS, run
 from rfcn.show_offsets import analyze, default_units, draw_figures, main as show_offsets_main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ def test_quickstart_smoke_end_to_end(tmp_path):
 
 
 def test_parallel_training_plan_and_failures(tmp_path):
-    from rfcn.quickstart_jobs import TrainJob, plan, run_jobs
+    from tools.quickstart.jobs import TrainJob, plan, run_jobs
     assert plan(3, 2) == (2, 1) and plan(3, 16) == (3, 5) and plan(3, 1) == (1, 1)
     assert plan(2, 8, max_parallel=1) == (1, 8) and plan(1, 4) == (1, 4)
     ok = TrainJob("ok", ["-c", "import os; print(os.environ['OMP_NUM_THREADS'])"], tmp_path / "ok.log",
@@ -162,7 +162,7 @@ def test_training_children_do_not_outlive_the_quickstart(tmp_path):
     import sys
     import time
     pidfile = tmp_path / "child.pid"
-    child = ("import os, time; from rfcn.quickstart_jobs import exit_with_parent; exit_with_parent(0.05); "
+    child = ("import os, time; from tools.children import exit_with_parent; exit_with_parent(0.05); "
              f"open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
                                f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"])
@@ -176,7 +176,7 @@ def test_training_children_do_not_outlive_the_quickstart(tmp_path):
     assert _wait_gone(pid, 5), "the orphaned child kept running"
 
     pidfile.unlink()
-    runner = ("from pathlib import Path; from rfcn.quickstart_jobs import TrainJob, run_jobs; "
+    runner = ("from pathlib import Path; from tools.quickstart.jobs import TrainJob, run_jobs; "
               f"run_jobs([TrainJob('c', ['-c', {child!r}], Path({str(tmp_path / 'c.log')!r}), lambda: 0, 1)], "
               "1, 1, progress=False, poll_s=0.05)")
     parent = subprocess.Popen([sys.executable, "-c", runner])

@@ -19,7 +19,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from dcn.checkpoint import ParamMismatchError, build_network, load_params, match_params
+from dcn.checkpoint import ParamMismatchError, build_network, load_network, load_params, match_params
 from dcn.checkpoint.__main__ import main as checkpoint_cli
 from dcn.checkpoint.loader import enforce
 from dcn.config import load_config
@@ -294,9 +294,8 @@ def test_plain_rfcn_file_and_dcn_mismatch(rfcn_dcn_arrays):
 
 
 def test_rfcn_demo_loader_reads_original_file(rfcn_dcn_file, rfcn_dcn_arrays):
-    """rfcn.demo / rfcn.test build the net with rfcn.test.load_net, which now reads the original format."""
-    from rfcn.test import load_net
-    net = load_net(load_config(RFCN_DCN_CFG), str(rfcn_dcn_file), mx.cpu())
+    """rfcn.demo / rfcn.test build the net with dcn.checkpoint.load_network, which reads the original format."""
+    net = load_network(load_config(RFCN_DCN_CFG), str(rfcn_dcn_file), mx.cpu())
     np.testing.assert_array_equal(param(net, "rfcn_bbox_offset_t_bias"),
                                   rfcn_dcn_arrays["arg:rfcn_bbox_offset_t_bias"].asnumpy())
 
@@ -310,8 +309,7 @@ def test_deeplab_dcn_original_file_and_cli(deeplab_dcn, tmp_path, capsys, monkey
     monkeypatch.setattr("dcn.checkpoint.__main__.build_network", lambda c: net)  # same call, built once
     assert checkpoint_cli(["check", "--cfg", str(DEEPLAB_DCN_CFG), "--params", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
-    from deeplab.test import load_net  # what deeplab.demo uses
-    net = load_net(cfg, str(path), mx.cpu())
+    net = load_network(cfg, str(path), mx.cpu())  # what deeplab.demo uses
     for ours, key in (("res5b_branch2b_offset_bias", "arg:res5b_branch2b_offset_bias"),
                       ("fc6_weight", "arg:fc6_weight"), ("upsampling_weight", "arg:upsampling_weight"),
                       ("bn5c_branch2b_running_mean", "aux:bn5c_branch2b_moving_mean")):
@@ -372,15 +370,14 @@ def assert_bbox_pred_test_used(net, a, report):
 
 
 def test_faster_rcnn_dcn_original_file_loads_strictly(tmp_path):
-    """rcnn_dcn_coco layout -> fpn.test.load_net (what fpn.test / fpn.demo --params use). Widths / 8 (the
+    """rcnn_dcn_coco layout -> dcn.checkpoint.load_network (what fpn.test / fpn.demo --params use). Widths / 8 (the
     table has no widths; the full-size ResNet-101 is the FPN test's)."""
-    from fpn.test import load_net
     cfg = load_config(RCNN_DCN_CFG, ["symbol=resnet_v1_101_w8_rcnn_dcn"])
     arrays = with_bbox_pred_test(random_arrays(original_faster_rcnn(81, cfg.network.NUM_ANCHORS, dcn=True, div=8),
                                                10))
     path = tmp_path / "rcnn_dcn_coco-0000.params"
     mx.nd.save(str(path), arrays)
-    net = load_net(cfg, str(path), mx.cpu())
+    net = load_network(cfg, str(path), mx.cpu())
     a = NumpyView(arrays)
     for ours, key in (("offset_weight", "arg:offset_weight"), ("conv_new_1_weight", "arg:conv_new_1_weight"),
                       ("res5b_branch2b_offset_bias", "arg:res5b_branch2b_offset_bias"),

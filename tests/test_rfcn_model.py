@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dcn.config import load_config
-from rfcn.config import is_class_aware_rpn, model_spec, width_divisor
+from dcn.config.symbol import width_divisor
+from rfcn.config import is_class_aware_rpn, model_spec
 from rfcn.model import RFCN, RFCNSpec
 
 CFG = "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"

@@ -29,7 +29,7 @@ CASES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_synthetic_training_reaches_map(tmp_path, name):
-    from rfcn.test import evaluate
+    from dcn.detection.evaluate import evaluate
     from rfcn.train import train
 
     overrides, MIN = CASES[name]

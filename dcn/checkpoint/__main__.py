@@ -9,7 +9,7 @@
 its format, see ``dcn.checkpoint.loader``), 1 when it does not (every missing,
 unexpected and mis-shaped parameter is listed), 2 for usage errors, unreadable
 files and symbols of no network here. Networks: R-FCN, DeepLab, Faster R-CNN
-2fc, FPN (``dcn.checkpoint.tables``). ``convert`` writes the loaded network
+2fc, FPN: the recipes the tasks register (``dcn.modeling.recipes``). ``convert`` writes the loaded network
 with ``save_parameters`` (the format ``rfcn.test`` / ``deeplab.test`` /
 ``fpn.test`` and ``dcn.engine`` read); ``export`` writes ``-symbol.json`` +
 ``.params`` (``dcn.export``). All run on the CPU.
@@ -27,10 +27,9 @@ from dcn.config.errors import ConfigError
 from dcn.engine.checkpoint import CheckpointError
 from dcn.utils.fileio import atomic_write
 
-from .build import UnsupportedNetworkError, build_network, config_network
+from .build import UnsupportedNetworkError, build_network, config_recipe
 from .errors import ParamMismatchError
 from .loader import bbox_stats, load_params, match_params, unused_prefixes
-from .tables import TABLES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,10 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         cfg = load_config(Path(args.cfg), args.overrides)
         if args.command == "table":
-            kind = config_network(cfg)
-            if kind not in TABLES:
-                raise UnsupportedNetworkError(f"no mapping table for {kind}")
-            for original, ours, note in TABLES[kind].rows():
+            for original, ours, note in config_recipe(cfg).table.rows():
                 print(f"{original:45s} -> {ours:20s} {note}")
             return 0
         if args.command in ("convert", "export"):

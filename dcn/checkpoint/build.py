@@ -1,6 +1,7 @@
-"""Build (and initialise) the network an experiment config describes, on the CPU by default.
+"""The network an experiment config describes, or a built network's kind and mapping table.
 
-R-FCN (``rfcn``), DeepLab (``deeplab``), Faster R-CNN 2fc and FPN (``fpn``).
+The networks are the tasks' (R-FCN, DeepLab, Faster R-CNN 2fc, FPN), found
+through the recipes they register (``dcn.modeling.recipes``).
 """
 from __future__ import annotations
 
@@ -9,53 +10,65 @@ from typing import Optional
 import mxnet as mx
 from mxnet import gluon
 
+import operators
 from dcn.config import Config
 from dcn.config.errors import ConfigError
+from dcn.modeling.backbones.resnet_v1 import ResNetV1
+from dcn.modeling.recipes import NetworkRecipe, recipe_for_net, recipe_for_symbol, recipes_in_order
 
-
-# the original's demo-only R-FCN symbols (rfcn/symbols/deform_conv_demo.py, deform_psroi_demo.py)
-RFCN_DEMO_SYMBOLS = ("deform_conv_demo", "deform_psroi_demo")
+from .tables import BACKBONE_TABLE, NetworkTable
 
 
 class UnsupportedNetworkError(ValueError):
     """The config names a network this project has no module (or no mapping table) for."""
 
 
+def config_recipe(cfg: Config) -> NetworkRecipe:
+    """The recipe of the network ``cfg.symbol`` names (as the original's symbol names)."""
+    recipe = recipe_for_symbol(cfg.symbol)
+    if recipe is None:
+        names = ", ".join(r.name for r in recipes_in_order())
+        raise UnsupportedNetworkError(f"symbol {cfg.symbol!r}: cannot tell the network (registered: {names}; "
+                                      "expected rfcn, deeplab, rcnn or fpn in the name)")
+    return recipe
+
+
 def config_network(cfg: Config) -> str:
-    """'rfcn', 'deeplab', 'faster_rcnn' or 'fpn', from ``cfg.symbol`` (as the original's symbol names)."""
-    symbol = cfg.symbol.lower()
-    if "deeplab" in symbol:
-        return "deeplab"
-    if "fpn" in symbol:
-        return "fpn"
-    if "rfcn" in symbol or "class_aware_rpn" in symbol or symbol in RFCN_DEMO_SYMBOLS:
-        return "rfcn"
-    if "rcnn" in symbol:
-        return "faster_rcnn"
-    raise UnsupportedNetworkError(f"symbol {cfg.symbol!r}: cannot tell the network (expected rfcn, deeplab, "
-                                  "rcnn or fpn in the name)")
+    """'rfcn', 'deeplab', 'faster_rcnn' or 'fpn' (a registered recipe's name), from ``cfg.symbol``."""
+    return config_recipe(cfg).name
+
+
+def new_network(cfg: Config) -> gluon.Block:
+    """The network of ``cfg`` from its task's recipe, not initialised."""
+    recipe = config_recipe(cfg)
+    try:
+        return recipe.build(cfg)
+    except ConfigError:
+        raise
+    except ValueError as err:  # inconsistent network.* keys (stride, dilation): a config error
+        raise ConfigError(str(err)) from None
 
 
 def build_network(cfg: Config, ctx: Optional[mx.Context] = None) -> gluon.Block:
     """The network of ``cfg``, initialised (all shapes known), not hybridised."""
-    import operators
     operators.load()
-    ctx = ctx or mx.cpu()
-    kind = config_network(cfg)
-    if kind == "rfcn":
-        from rfcn.config import model_spec
-        from rfcn.model import RFCN
-        net = RFCN(model_spec(cfg))
-    elif kind == "deeplab":
-        from deeplab.config import model_spec
-        from deeplab.model import DeepLab
-        net = DeepLab(model_spec(cfg))
-    else:  # faster_rcnn, fpn: fpn.config picks FPN for a symbol with "fpn", as config_network does
-        from fpn.config import make_net, model_spec
-        try:
-            spec = model_spec(cfg)
-        except ValueError as err:  # inconsistent network.* keys (stride, dilation): a config error
-            raise ConfigError(str(err)) from None
-        net = make_net(spec)
-    net.initialize_weights(ctx=ctx, scratch=False)
+    net = new_network(cfg)
+    net.initialize_weights(ctx=ctx or mx.cpu(), scratch=False)
     return net
+
+
+def network_kind(net) -> str:
+    """The registered network ``net`` is ('rfcn', 'deeplab', 'faster_rcnn', 'fpn'), 'resnet_v1' for a bare
+    backbone, 'generic' otherwise."""
+    recipe = recipe_for_net(net)
+    if recipe is not None:
+        return recipe.name
+    return "resnet_v1" if isinstance(net, ResNetV1) else "generic"
+
+
+def table_for(net) -> NetworkTable:
+    """The mapping table of ``net``'s network (empty for a network without one)."""
+    recipe = recipe_for_net(net)
+    if recipe is not None:
+        return recipe.table
+    return BACKBONE_TABLE if isinstance(net, ResNetV1) else NetworkTable(network=type(net).__name__, head=())

@@ -31,10 +31,11 @@ from mxnet import gluon
 
 from dcn.engine.checkpoint import CheckpointError, verify_against_manifest
 from dcn.engine.finite import non_finite_arrays
+from dcn.modeling.recipes import recipe_for_net
 
+from .build import build_network, network_kind, table_for
 from .errors import FitReport, ParamMismatchError
-from .tables import (AUX_SUFFIXES, GLUON_SUFFIX, NetworkTable, network_kind, renormalise_box_layer, split_param,
-                     table_for)
+from .tables import AUX_SUFFIXES, GLUON_SUFFIX, NetworkTable, renormalise_box_layer, split_param
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def _is_offset(name: str) -> bool:
     return "_offset" in name or name.partition(":")[2].startswith("offset") or name.startswith("offset")
 
 
-def _hints(report: FitReport, net, kind: str) -> None:
+def _hints(report: FitReport, net, table: NetworkTable, task_network: bool) -> None:
     missing = [n for n, _ in report.missing]
     unexpected = [n for n, _ in report.unexpected]
     if any(_is_offset(n) for n in unexpected) and not any(_is_offset(n) for n in missing):
@@ -165,22 +166,18 @@ def _hints(report: FitReport, net, kind: str) -> None:
     if any(_is_offset(n) for n in missing) and not any(_is_offset(n) for n in unexpected):
         report.hints.append("the network has deformable layers the file lacks: use the plain (non-dcn) config")
     for fname, ours, fshape, nshape in report.mismatched:
-        if ours.startswith(("rfcn_cls_weight", "score_weight")) and fshape:
-            k2 = getattr(getattr(net, "spec", None), "group_size", 7) ** 2 if ours.startswith("rfcn") else 1
-            report.hints.append(f"{ours}: the file has {fshape[0] // k2} classes, the network "
-                                f"{nshape[0] // k2}: set dataset.NUM_CLASSES")
-        elif ours in ("cls_score_weight", "bbox_pred_weight") and fshape:
-            per_class = 4 if ours.startswith("bbox") else 1
+        class_layer = next((c for c in table.class_layers if ours.startswith(c.param)), None)
+        if class_layer is not None and fshape:
+            per_class = class_layer.per_class(net)
             report.hints.append(f"{ours}: the file has {fshape[0] // per_class} classes, the network "
-                                f"{nshape[0] // per_class}: set dataset.NUM_CLASSES (and CLASS_AGNOSTIC: false, "
-                                "as the released models)")
+                                f"{nshape[0] // per_class}: {class_layer.advice}")
         elif ours.startswith("rpn_cls_score_weight") and fshape:
             report.hints.append(f"{ours}: the file has {fshape[0] // 2} anchors, the network {nshape[0] // 2}: "
                                 "set network.ANCHOR_SCALES / ANCHOR_RATIOS")
         elif ours.endswith("_branch2b_offset_weight") and fshape:
             report.hints.append(f"{ours}: {fshape[0]} offset channels in the file, {nshape[0]} in the network "
                                 "(2*9 per deformable group): set network.deformable_groups")
-    if report.source == "original" and kind in ("rfcn", "deeplab", "faster_rcnn", "fpn"):
+    if report.source == "original" and task_network:
         scale = getattr(getattr(net, "spec", None), "input_scale", 1.0)
         if scale != 1.0:
             report.problems.append(f"the network scales its input by {scale:g} (network.pretrained is empty, a "
@@ -238,7 +235,7 @@ def match_params(net: gluon.Block, path: PathLike, *, source: str = "auto",
         if name not in converted and name not in table.derived:
             rows = report.unused if name.startswith(tuple(unused)) else report.missing
             rows.append((name, _shape(param)))
-    _hints(report, net, kind)
+    _hints(report, net, table, task_network=recipe_for_net(net) is not None)
     return report, values
 
 
@@ -295,7 +292,7 @@ def load_params(net: gluon.Block, path: PathLike, *, cfg=None, source: str = "au
     """Load ``path`` (any format above) into ``net``, strictly; returns the report.
 
     ``cfg`` (or ``bbox_means``/``bbox_stds``) gives the box-target normalisation
-    that ``rfcn.inference`` applies, used to re-normalise the original's
+    that ``dcn.detection.inference`` applies, used to re-normalise the original's
     ``*_test`` arrays, and the parameters it leaves unused (:func:`unused_prefixes`).
     Nothing is assigned unless the whole file fits.
     """
@@ -313,3 +310,12 @@ def load_params(net: gluon.Block, path: PathLike, *, cfg=None, source: str = "au
                        "their initial values: %s", path, len(report.unused), ", ".join(n for n, _ in report.unused))
     logger.info("%s (%s format): %s", path, report.source, report.summary())
     return report
+
+
+def load_network(cfg, params_path: PathLike, ctx: Optional[mx.Context] = None) -> gluon.Block:
+    """The network of ``cfg`` with the parameters of ``params_path`` (strict; our checkpoints, exports or the
+    original's released files), hybridised: what every test, demo and proposal entry point runs."""
+    net = build_network(cfg, ctx)  # initialised: resolves deferred shapes, then overwritten
+    load_params(net, params_path, cfg=cfg)
+    net.hybridize()
+    return net

@@ -19,7 +19,7 @@ the same name; two rows change the *values* on the way:
   ``rfcn_bbox_{weight,bias}_test`` = the trained layer with the box-target
   normalisation folded in (weight x std, bias x std + mean, per output
   channel), and its test code loads them with ``load_param(process=True)``,
-  which renames ``*_test`` to the base name. Our ``rfcn.inference`` decodes
+  which renames ``*_test`` to the base name. Our ``dcn.detection.inference`` decodes
   ``bbox_pred`` with ``TRAIN.BBOX_MEANS/STDS`` itself, so the ``_test``
   arrays are re-normalised here ((w / std), (b - mean) / std) — the boxes then
   come out exactly as the original's test computed them, whatever stds the
@@ -51,7 +51,6 @@ GLUON_SUFFIX = {"moving_mean": "running_mean", "moving_var": "running_var"}
 # the ImageNet ResNet-v1 layers (conv1, bn_conv1, res4b22_branch2b, bn5a_branch1 ...), without offset convs
 BACKBONE_PARAM = re.compile(r"^(conv1|bn_conv1|(res|bn)\d+[a-z]\d*_branch(1|2[abc]))_"
                             r"(weight|bias|gamma|beta|running_mean|running_var|moving_mean|moving_var)$")
-OFFSET_LAYER = re.compile(r"^res\d+[a-z]\d*_branch2b_offset$")
 
 def split_param(name: str) -> Tuple[str, str]:
     """'bn5a_branch2b_moving_var' -> ('bn5a_branch2b', 'moving_var'); ('', '') if no known suffix."""
@@ -67,13 +66,6 @@ def class_major_to_anchor_major(arr: np.ndarray, num_classes: int) -> np.ndarray
     if n % num_classes:
         raise ValueError(f"{n} rows are not a multiple of {num_classes} classes")
     return np.ascontiguousarray(arr.reshape((num_classes, n // num_classes) + arr.shape[1:])
-                                .swapaxes(0, 1).reshape(arr.shape))
-
-
-def anchor_major_to_class_major(arr: np.ndarray, num_classes: int) -> np.ndarray:
-    """Inverse of :func:`class_major_to_anchor_major` (ours -> the original's layout)."""
-    n = arr.shape[0]
-    return np.ascontiguousarray(arr.reshape((n // num_classes, num_classes) + arr.shape[1:])
                                 .swapaxes(0, 1).reshape(arr.shape))
 
 
@@ -123,12 +115,21 @@ class LayerRule:
 
 
 @dataclass(frozen=True)
+class ClassLayer:
+    """A layer whose output count follows ``dataset.NUM_CLASSES``: named in the hint of a mis-shaped file."""
+    param: str                                  # our parameter, e.g. 'cls_score_weight'
+    per_class: Callable[[object], int]          # (our network) -> output channels per class
+    advice: str = "set dataset.NUM_CLASSES"
+
+
+@dataclass(frozen=True)
 class NetworkTable:
     """Mapping of one network: head layers (explicit), backbone layers (identity), derived params."""
     network: str
     head: Tuple[LayerRule, ...]
     derived: Dict[str, str] = field(default_factory=dict)  # our param -> why it is not in any file
     offsets: str = "res5{a,b,c}_branch2b_offset (and res4b20..22 with 6 deformable layers)"
+    class_layers: Tuple[ClassLayer, ...] = ()  # for the NUM_CLASSES hint of a mis-shaped file
 
     def rule_for_original(self, layer: str) -> Optional[LayerRule]:
         for rule in self.head:
@@ -163,96 +164,17 @@ class NetworkTable:
         return rows
 
 
-def _rpn_cls(arr: np.ndarray, net) -> np.ndarray:
+def rpn_classifier_rows(arr: np.ndarray, net) -> np.ndarray:
+    """The original RPN classifier's rows in our order (``LayerRule.transform`` of ``rpn_cls_score``)."""
     return class_major_to_anchor_major(arr, int(getattr(getattr(net, "spec", None), "rpn_classes", 2)))
 
 
-# the RPN on res4 of the single-map networks (R-FCN, Faster R-CNN)
-_RPN = (LayerRule("rpn_conv_3x3", "rpn_conv_3x3", "RPN 3x3 conv on res4b22_relu"),
-        LayerRule("rpn_cls_score", "rpn_cls_score", "rows permuted: class-major (original) -> anchor-major (ours)",
-                  transform=_rpn_cls),
-        LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "anchor-major (a*4 + coordinate) in both"))
-
-RFCN_TABLE = NetworkTable(
-    network="rfcn",
-    head=_RPN + (
-        LayerRule("conv_new_1", "conv_new_1", "1x1 reduction to 1024 (inside our backbone block)"),
-        LayerRule("rfcn_cls", "rfcn_cls", "position-sensitive score maps k*k*C (k = network.psroi_group_size, 7)"),
-        LayerRule("rfcn_bbox", "rfcn_bbox", "position-sensitive box maps k*k*8; *_test arrays re-normalised",
-                  test_arrays=("rfcn", 2)),
-        LayerRule("rfcn_cls_offset_t", "rfcn_cls_offset_t", "deformable PS RoI pooling offsets (dcn only)"),
-        LayerRule("rfcn_bbox_offset_t", "rfcn_bbox_offset_t", "deformable PS RoI pooling offsets (dcn only)"),
-    ),
-    derived={"anchors_anchor_": "anchor boxes computed from ANCHOR_SCALES/RATIOS (the original computes them "
-                                "in Python); never read from a file"},
-)
-
-DEEPLAB_TABLE = NetworkTable(
-    network="deeplab",
-    head=(
-        LayerRule("fc6", "fc6", "1x1 conv 2048 -> 1024"),
-        LayerRule("score", "score", "1x1 conv -> class maps"),
-        LayerRule("upsampling", "upsampling", "fixed bilinear deconvolution (no bias); loaded like any array"),
-    ),
-)
-
-_BBOX_PRED = LayerRule("bbox_pred", "bbox_pred", "4*NUM_CLASSES box deltas (class-specific); *_test arrays "
-                      "re-normalised (output c is coordinate c % 4)", test_arrays=("rcnn", 0))
-_TWO_FC = (LayerRule("fc_new_1", "fc_new_1", "fc 256*7*7 -> 1024"),
-           LayerRule("fc_new_2", "fc_new_2", "fc 1024 -> 1024"),
-           LayerRule("cls_score", "cls_score", "fc -> NUM_CLASSES"),
-           _BBOX_PRED)
-
-FASTER_RCNN_TABLE = NetworkTable(
-    network="faster_rcnn",
-    head=_RPN + (
-        LayerRule("conv_new_1", "conv_new_1", "1x1 reduction 2048 -> 256 (inside our backbone block)"),
-        LayerRule("offset", "offset", "deformable RoI pooling offset fc 256*7*7 -> 98 (dcn only; the "
-                  "DeformablePSROIPooling 'offset_t' before it has no parameters)"),
-    ) + _TWO_FC,
-    derived={"anchors_anchor_": RFCN_TABLE.derived["anchors_anchor_"]},
-)
-
-FPN_TABLE = NetworkTable(
-    network="fpn",
-    head=(
-        tuple(LayerRule(f"fpn_p{k}_1x1", f"fpn_p{k}_1x1", "lateral 1x1 -> 256") for k in (2, 3, 4, 5))
-        + tuple(LayerRule(f"fpn_p{k}", f"fpn_p{k}", "3x3 output conv" if k < 6 else "3x3 stride-2 conv on C5 "
-                          "(RPN only)") for k in (2, 3, 4, 5, 6))
-        + (LayerRule("rpn_conv", "rpn_conv_3x3", "RENAMED: the RPN 3x3 conv shared by P2-P6 (the original's "
-                     "shared Variable rpn_conv_weight/bias)"),
-           LayerRule("rpn_cls_score", "rpn_cls_score", "shared by P2-P6; rows permuted: class-major (original) -> "
-                     "anchor-major (ours)", transform=_rpn_cls),
-           LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "shared by P2-P6; anchor-major in both"))
-        + tuple(LayerRule(f"offset_p{k}", f"offset_p{k}", f"deformable RoI pooling offset fc of P{k} (dcn only)")
-                for k in (2, 3, 4, 5))
-        + _TWO_FC),
-    derived={f"anchors_p{k}_anchor_": "anchor boxes of the level, computed from ANCHOR_SCALES/RATIOS and its "
-                                      "stride; never read from a file" for k in (2, 3, 4, 5, 6)},
-    offsets="res3b3/res4b22/res5{a,b,c}_branch2b_offset (fpn_dcn: deformable_pyramid + res5)",
-)
+# the RPN on res4 of the single-map networks (R-FCN, Faster R-CNN), shared by their tables
+RPN_RULES = (LayerRule("rpn_conv_3x3", "rpn_conv_3x3", "RPN 3x3 conv on res4b22_relu"),
+             LayerRule("rpn_cls_score", "rpn_cls_score", "rows permuted: class-major (original) -> anchor-major "
+                       "(ours)", transform=rpn_classifier_rows),
+             LayerRule("rpn_bbox_pred", "rpn_bbox_pred", "anchor-major (a*4 + coordinate) in both"))
+ANCHORS_DERIVED = {"anchors_anchor_": "anchor boxes computed from ANCHOR_SCALES/RATIOS (the original computes them "
+                                      "in Python); never read from a file"}
 
 BACKBONE_TABLE = NetworkTable(network="resnet_v1", head=())
-
-TABLES = {"rfcn": RFCN_TABLE, "deeplab": DEEPLAB_TABLE, "faster_rcnn": FASTER_RCNN_TABLE, "fpn": FPN_TABLE,
-          "resnet_v1": BACKBONE_TABLE}
-
-
-def network_kind(net) -> str:
-    """'rfcn', 'deeplab', 'faster_rcnn', 'fpn' or 'resnet_v1' (a bare backbone); 'generic' otherwise."""
-    names = {cls.__name__ for cls in type(net).__mro__}
-    if "RFCN" in names:
-        return "rfcn"
-    if "DeepLab" in names:
-        return "deeplab"
-    if "FPN" in names:
-        return "fpn"
-    if "FasterRCNN" in names:
-        return "faster_rcnn"
-    if "ResNetV1" in names:
-        return "resnet_v1"
-    return "generic"
-
-
-def table_for(net) -> NetworkTable:
-    return TABLES.get(network_kind(net), NetworkTable(network=type(net).__name__, head=()))

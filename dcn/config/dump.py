@@ -30,6 +30,9 @@ def config_to_yaml(cfg: Config) -> str:
     return header + yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None, width=100)
 
 
-def dump_config(cfg: Config, output_dir: Union[str, Path], name: str = "config.yaml") -> Path:
+CONFIG_FILE_NAME = "config.yaml"  # the effective config training writes next to its checkpoints
+
+
+def dump_config(cfg: Config, output_dir: Union[str, Path], name: str = CONFIG_FILE_NAME) -> Path:
     """Atomically write ``output_dir/name`` and return its path."""
     return atomic_write_text(Path(output_dir) / name, config_to_yaml(cfg))

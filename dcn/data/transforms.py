@@ -21,8 +21,6 @@ PIXEL_MEANS_BGR = np.array([103.06, 115.90, 123.15], np.float32)
 # (short, max_size) per task, from the original experiment configs
 DET_SCALE = (600, 1000)
 VOC_SEG_SCALE = (360, 600)
-CITYSCAPES_SCALE = (1024, 2048)
-CITYSCAPES_CROP = (768, 1024)  # (height, width)
 
 
 def compute_scale(height: int, width: int, short: int, max_size: int) -> float:

@@ -10,25 +10,21 @@ import logging
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-import matplotlib
+import cv2
+import mxnet as mx
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display
-import cv2  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
+from dcn.config import Config, add_trained_model_args, load_config, trained_config_path
+from dcn.data.batching import det_sample_to_nd
+from dcn.data.image_io import load_image
+from dcn.data.records import DatasetFileError, DetRecord
+from dcn.engine import make_contexts
+from dcn.utils.fileio import unique_stems
+from dcn.utils.pyplot import plt
 
-from dcn.config import Config, load_config  # noqa: E402
-from dcn.data.batching import det_sample_to_nd  # noqa: E402
-from dcn.data.image_io import load_image  # noqa: E402
-from dcn.data.records import DatasetFileError  # noqa: E402
-from dcn.utils.fileio import unique_stems  # noqa: E402
-from dcn.data.records import DetRecord  # noqa: E402
-from dcn.engine import make_contexts  # noqa: E402
-
-from .data import class_names, make_transform  # noqa: E402
-from .inference import detect  # noqa: E402
-from .params import detect_params  # noqa: E402
+from .data import class_names, make_transform
+from .inference import detect
+from .params import detect_params
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +54,13 @@ def run_demo_cli(load_net: Callable[[Config, str, mx.Context], mx.gluon.Block], 
                  description: str = "") -> None:
     """``--params --images [--cfg --set --out --thresh]``: one PNG per image with its detections."""
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--params", required=True, help="trained parameters (<prefix>-<epoch>.params)")
+    add_trained_model_args(ap)
     ap.add_argument("--images", nargs="+", required=True, help="image files")
-    ap.add_argument("--cfg", default=None, help="experiment YAML (default: config.yaml next to --params)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default="demo_out", help="folder for the PNG files")
     ap.add_argument("--thresh", type=float, default=0.5, help="draw detections scoring at least this")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg_path = Path(args.cfg) if args.cfg else Path(args.params).parent / "config.yaml"
+    cfg_path = trained_config_path(args)
     cfg = load_config(cfg_path, args.overrides)
     if not cfg.TEST.HAS_RPN:
         raise SystemExit(f"{cfg_path}: TEST.HAS_RPN is false, so the RPN that proposes this demo's boxes is not "

@@ -19,17 +19,20 @@ its pyramid.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import mxnet as mx
 from mxnet.gluon import Block, HybridBlock
 
-from dcn.modeling.scratch_init import zero_last_bn_gammas
+from dcn.modeling.parts import HybridPart
+from dcn.modeling.scratch_init import initialize_and_probe, zero_last_bn_gammas
 
 from .rpn import RPNHead, make_anchor_generator
 
 
 MAX_IMAGE_SIDE = 2048  # anchors are precomputed for feature maps of images up to this size
+# export: graph name -> (block, its input names, file prefix)
+Graphs = Dict[str, Tuple[HybridBlock, List[str], str]]
 
 
 def anchor_alloc_size(stride: int) -> Tuple[int, int]:
@@ -69,11 +72,7 @@ class TwoStageDetector(Block):
         as the identity (``dcn.modeling.scratch_init``); with
         ``spec.input_scale = 1 / PIXEL_STD`` the input is also unit-sized.
         """
-        self.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
-        # Finish deferred shape inference imperatively: the extension ops cannot infer
-        # a deferred weight's shape inside a cached graph.
-        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else (ctx or mx.current_context())
-        feat, _, _, _ = self(mx.nd.zeros((1, 3, 64, 64), ctx=ctx))
+        ctx, (feat, _, _, _) = initialize_and_probe(self, ctx)
         if self.head is not None:
             self.head_forward(feat, mx.nd.array([[0, 0, 31, 31]], ctx=ctx))
         if scratch:
@@ -88,15 +87,28 @@ class TwoStageDetector(Block):
     def scaled_input(self, data: mx.nd.NDArray) -> mx.nd.NDArray:
         return data * self.spec.input_scale if self.spec.input_scale != 1.0 else data
 
-    def forward(self, data: mx.nd.NDArray) -> Tuple[Optional[mx.nd.NDArray], mx.nd.NDArray, mx.nd.NDArray,
-                                                    mx.nd.NDArray]:
-        """``data`` (1, 3, H, W) -> (head feature (None without a head), RPN logits (1, N, K),
-        RPN deltas (1, N, 4), anchors (1, N, 4))."""
+    def body_outputs(self, F, data):
+        """The hybridizable body, on NDArrays (``forward``) or Symbols (export): backbone, RPN, anchors."""
         feats = self.backbone(self.scaled_input(data))
         rpn_in, feat = (feats, None) if self.head is None else feats
         logits, deltas = self.rpn(rpn_in)
         anchors = self.anchor_generator(rpn_in)
         return feat, logits, deltas, anchors
+
+    def forward(self, data: mx.nd.NDArray) -> Tuple[Optional[mx.nd.NDArray], mx.nd.NDArray, mx.nd.NDArray,
+                                                    mx.nd.NDArray]:
+        """``data`` (1, 3, H, W) -> (head feature (None without a head), RPN logits (1, N, K),
+        RPN deltas (1, N, 4), anchors (1, N, 4))."""
+        return self.body_outputs(mx.nd, data)
+
+    def export_graphs(self, prefix: str) -> Graphs:
+        """``<prefix>_body`` (``data`` -> head feature (if any), RPN logits, deltas, anchors) and
+        ``<prefix>_head`` (``feat``, ``rois`` (R, 5) -> cls_score, bbox_pred): the proposals between them run
+        imperatively (NMS, a variable RoI count)."""
+        graphs: Graphs = {"body": (HybridPart(self, "body_outputs"), ["data"], f"{prefix}_body")}
+        if self.head is not None:
+            graphs["head"] = (self.head, ["feat", "rois"], f"{prefix}_head")
+        return graphs
 
     def head_forward(self, feat: mx.nd.NDArray, rois: mx.nd.NDArray) -> Tuple[mx.nd.NDArray, mx.nd.NDArray]:
         """RoIs (R, 4) of image 0 -> (cls_score (R, C+1), bbox_pred)."""

@@ -2,25 +2,12 @@
 ``dcn.detection`` (shared by every detector: R-FCN, Faster R-CNN, FPN)."""
 from __future__ import annotations
 
-import re
-
 from dcn.config import Config
 
 from .inference import DetectParams
 from .loss import TrainParams
 from .targets import AnchorTargetParams, ProposalTargetParams
 
-
-SYNTHETIC_WIDTH_DIVISOR = 4
-
-
-def width_divisor(cfg: Config) -> int:
-    """A width divisor token ``w<n>`` in ``symbol`` (``resnet_v1_18_w4_rfcn_dcn``) divides every width
-    by n; without one, the synthetic dataset gets 4 (a CPU-sized net) and real datasets 1."""
-    m = re.search(r"(?:^|_)w(\d+)(?:_|$)", cfg.symbol)
-    if m:
-        return int(m.group(1))
-    return SYNTHETIC_WIDTH_DIVISOR if cfg.dataset.dataset == "synthetic" else 1
 
 
 def train_params(cfg: Config) -> TrainParams:

@@ -1,4 +1,5 @@
-"""The shared training driver of the detection packages (R-FCN, Faster R-CNN, FPN).
+"""The shared training driver of the detection packages (R-FCN, Faster R-CNN, FPN): :func:`train`, which
+``python -m rfcn.train`` / ``fpn.train`` run.
 
 One image per device per step (effective batch: devices x workers images);
 SGD from ``TRAIN.*`` via ``dcn.engine.fit`` (checkpoints, resume, dist_sync
@@ -19,10 +20,12 @@ from mxnet import gluon
 
 import operators
 
+from dcn.checkpoint.build import new_network
 from dcn.config import Config
 from dcn.data.batching import TransformedDataset, scatter
 from dcn.distributed import DistSession, epoch_loader
 from dcn.engine import fit, make_contexts
+from dcn.modeling.pretrained import prepare_for_training
 
 from .data import train_dataset
 from .loss import TrainParams, detector_loss
@@ -109,3 +112,20 @@ def train_network(cfg: Config, build_net: Callable[[Config, list], gluon.Block],
     logger.info("%s: %s", type(net).__name__, net.spec)
     return net, train_detector(cfg, net, ctx, lr_mult=lr_mult, resume=resume, overwrite=overwrite,
                                progress=progress, session=session)
+
+
+def build_for_training(cfg: Config, ctx: List[mx.Context]) -> gluon.Block:
+    """A new network of ``cfg`` (its task's recipe; backbone from ``network.pretrained`` when set, strictly),
+    hybridised."""
+    return prepare_for_training(new_network(cfg), cfg, ctx)
+
+
+def train(cfg: Config, resume: bool = False, progress: bool = True, overwrite: bool = False,
+          session: Optional[DistSession] = None) -> Tuple[gluon.Block, Any]:
+    """Train the detector ``cfg`` describes; returns the network and the finished ``TrainLoop``.
+
+    ``session``: the distributed job this process belongs to (``dist_*`` kvstores); made from
+    ``cfg.default.kvstore`` when not given.
+    """
+    return train_network(cfg, build_for_training, lr_mult=LR_MULT, resume=resume, overwrite=overwrite,
+                         progress=progress, session=session)

@@ -3,8 +3,8 @@
 See docs/distributed.md. ``launcher`` (local jobs) and ``toy`` (a synthetic task
 for checking a job end to end) are imported on demand.
 """
-from .cli import add_device_args, apply_device_args, parse_gpus, parse_train_config
-from .epoch_data import epoch_loader, run_train_cli
+from .cli import add_device_args, apply_device_args, parse_gpus, parse_train_config, run_train_cli
+from .epoch_data import epoch_loader
 from .env import current_role, dmlc_env, free_port
 from .kvstore import (barrier, cached_kvstore, is_distributed, num_workers, resolve_kvstore, sync_initial_params,
                       worker_rank)

@@ -1,11 +1,12 @@
-"""Device and distribution options shared by every train entry point: --gpus, --kvstore, --dist-timeout."""
+"""The command line of every train entry point: --gpus, --kvstore, --dist-timeout with the config options, and
+:func:`run_train_cli`, which parses them and runs a task's train function."""
 from __future__ import annotations
 
 import argparse
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from ..config import Config, add_config_args, apply_overrides, config_from_args
-from .session import DEFAULT_START_TIMEOUT_S, DEFAULT_TIMEOUT_S
+from .session import DEFAULT_START_TIMEOUT_S, DEFAULT_TIMEOUT_S, DistSession
 
 KVSTORES = ("local", "device", "dist_sync", "dist_device_sync")
 
@@ -56,3 +57,11 @@ def parse_train_config(argv: Optional[List[str]] = None, description: str = "") 
                         help="start over in an output_path that holds another run (moved to OUT.old-DATE)")
     args = parser.parse_args(argv)
     return apply_device_args(config_from_args(args), args), args
+
+
+def run_train_cli(train_fn: Callable[..., Any], argv: Optional[List[str]] = None, description: str = "") -> Any:
+    """``--cfg/--set/--resume/--overwrite --gpus/--kvstore/--dist-*`` (:func:`parse_train_config`), then
+    ``train_fn(cfg, resume=..., overwrite=..., session=DistSession(...))``."""
+    cfg, args = parse_train_config(argv, description=description)
+    return train_fn(cfg, resume=args.resume, overwrite=args.overwrite,
+                    session=DistSession(cfg.default.kvstore, args.dist_timeout, args.dist_start_timeout))

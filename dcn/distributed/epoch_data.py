@@ -2,7 +2,7 @@
 samples one epoch holds over all workers (what ``dcn.engine.fit`` turns lr steps into updates with)."""
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from mxnet import gluon
 
@@ -30,12 +30,3 @@ def epoch_loader(cfg: Config, dataset: Any, num_devices: int, session: DistSessi
 
     num_samples = len(sampler) * num_devices * session.num_workers if session.distributed else len(dataset)
     return epoch_data, num_samples
-
-
-def run_train_cli(train_fn: Callable[..., Any], argv: Optional[List[str]] = None, description: str = "") -> Any:
-    """``--cfg/--set/--resume/--overwrite --gpus/--kvstore/--dist-*`` (:func:`parse_train_config`), then
-    ``train_fn(cfg, resume=..., overwrite=..., session=DistSession(...))``."""
-    from .cli import parse_train_config
-    cfg, args = parse_train_config(argv, description=description)
-    return train_fn(cfg, resume=args.resume, overwrite=args.overwrite,
-                    session=DistSession(cfg.default.kvstore, args.dist_timeout, args.dist_start_timeout))

@@ -7,12 +7,8 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on training machines
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ..utils.fileio import atomic_write, atomic_write_text  # noqa: E402
+from ..utils.fileio import atomic_write, atomic_write_text
+from ..utils.pyplot import plt
 
 logger = logging.getLogger(__name__)
 Row = Dict[str, float]

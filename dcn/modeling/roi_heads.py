@@ -81,6 +81,11 @@ class DeformablePSROIHead(HybridBlock):
                 for p in self.offset.collect_params().values():
                     p.lr_mult = offset_lr_mult
 
+    @property
+    def trans_std(self) -> float:
+        """Offsets are scaled by this times the RoI size (figure 7 draws them the same way)."""
+        return self._trans_std
+
     def offsets(self, F, feature, rois):
         """Normalised part offsets (R, 2*num_offset_classes, k, k) ((dx, dy) per class)."""
         pool = _pool_op(F, self._reference_impl)
@@ -141,6 +146,11 @@ class DeformableRoIPool(HybridBlock):
                                        bias_initializer="zeros", prefix=offset_prefix)
                 for p in self.offset.collect_params().values():
                     p.lr_mult = offset_lr_mult
+
+    @property
+    def trans_std(self) -> float:
+        """Offsets are scaled by this times the RoI size (figure 7 draws them the same way)."""
+        return self._trans_std
 
     def offsets(self, F, feature, rois):
         """Normalised offsets (R, 2, k, k) from plain RoI pooling and the offset fc."""

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from dcn.config.symbol import width_divisor
 from dcn.data import synthetic_classes as SC
 
 from .data import steps_per_epoch
@@ -82,7 +83,6 @@ class PretrainSettings:
 
 def settings_from_config(cfg, **changes: Any) -> PretrainSettings:
     """The backbone a task config builds (``network.depth``, the task's width divisor, its PIXEL_MEANS)."""
-    from dcn.detection.params import width_divisor  # same rule as deeplab.config.width_divisor
     return PretrainSettings(depth=cfg.network.depth, width_divisor=width_divisor(cfg),
                             pixel_means=tuple(float(v) for v in cfg.network.PIXEL_MEANS)).with_(**changes)
 

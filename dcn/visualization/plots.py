@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from dcn.utils.pyplot import plt
 
-from .sampling import DeformLayer, feature_to_image, stacked_sampling_points  # noqa: E402
+from .sampling import DeformLayer, feature_to_image, stacked_sampling_points
 
 
 def plot_stacked_sampling(image_rgb: np.ndarray, layers: list[DeformLayer], units: list[tuple[int, int]],

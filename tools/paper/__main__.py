@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import platform
@@ -28,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 from dcn.utils.fileio import atomic_write_text
 from dcn.utils.logger import setup_logging
+from tools.children import available_cores, exit_with_parent
 
 from . import tables
 from dcn.engine.checkpoint import find_last_checkpoint
@@ -37,13 +37,6 @@ from .plan import FULL, SMOKE, TABLE1_ROWS, TABLE3_ROWS, TASKS, Budget, Job, mak
 from .scheduler import run_plan
 
 logger = logging.getLogger("tools.paper")
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def check_settings(out: Path, budget: Budget) -> None:
@@ -116,8 +109,8 @@ def analysis(out: Path, jobs: Sequence[Job], budget: Budget, tables_wanted: Sequ
             rows = measure_table4({t: (model(p), model(d)) for t, (p, d) in pairs.items()},
                                   budget.runtime_images, budget.runtime_rounds)
             note = (f"Seed-0 models, {budget.runtime_images} val images x {budget.runtime_rounds} rounds, medians, "
-                    f"{budget.scale} px, on the CPU ({machine()}); parameters count every array of the network "
-                    "(the detectors' RPN included). Paper: ResNet-101 on a K40 GPU.")
+                    f"{budget.scale} px, on the CPU ({machine()}); parameters: the learnable ones "
+                    "(dcn.modeling.params.count_params, the detectors' RPN included). Paper: ResNet-101 on a K40 GPU.")
             text = table4_markdown(rows, note)
             atomic_write_text(out / "table4_runtime.md", text + "\n")
             tables_csv(out / "table4_runtime.csv", rows)
@@ -238,7 +231,6 @@ def run(out: Path, budget: Budget, tables_wanted: Sequence[int], tasks: Sequence
 
 def _run_child(out: Path, key: str) -> None:
     """``--run-job``: one job, with the budget the parent wrote to ``<out>/settings.json``."""
-    from rfcn.quickstart_jobs import exit_with_parent
     found = read_json(out / "settings.json")
     if found is None:
         raise SystemExit(f"--run-job needs the {out / 'settings.json'} of a started run")

@@ -3,7 +3,7 @@
 * Table 2: effective dilation of the 3 deformable layers of the 3-layer R-FCN
   (Table 1's ``dconv3`` row, as the paper), by the smallest ground-truth box
   containing the filter centre; the val images of every seed pooled.
-* Table 4: parameters (every array of the network) and CPU time of the plain and
+* Table 4: parameters (the learnable ones, ``dcn.modeling.params``) and CPU time of the plain and
   deformable model of each task, timed interleaved image by image (a busy machine
   slows both alike); network forward = backbone + RPN (+ head on the image's 300
   fixed proposals), runtime = + resize, normalisation and post-processing (NMS /
@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import mxnet as mx
@@ -27,9 +26,8 @@ from dcn.detection.inference import detect
 from dcn.detection.params import detect_params
 from dcn.detection.proposals import load_proposals, lookup, proposal_file
 from dcn.visualization.capture import collect_offsets
+from dcn.modeling.params import count_params  # the one count of every Table 4 report
 from dcn.visualization.dilation import COCO_AREAS, DilationStats
-
-from rfcn.runtime import count_params  # the quickstart's Table 4 counts the same way
 
 from . import paper_numbers
 from .plan import DETECTORS, TASK_TITLES

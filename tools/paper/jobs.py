@@ -91,13 +91,9 @@ def trainer(task: str):
 
 
 def loader(task: str):
-    if task == "deeplab":
-        from deeplab.test import load_net
-    elif task == "faster":
-        from fpn.config import load_net
-    else:
-        from rfcn.test import load_net
-    return load_net
+    """Every task's trained network loads the same way (``dcn.checkpoint.load_network``)."""
+    from dcn.checkpoint import load_network
+    return load_network
 
 
 def evaluate(task: str, cfg: Config, params: Path) -> dict:

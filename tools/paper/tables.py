@@ -87,9 +87,7 @@ def write_csv(path: Path, results: Results, table: int, tasks: Sequence[str], ro
 
 def plot_table1(path: Path, results: Results, tasks: Sequence[str]) -> Optional[Path]:
     """Accuracy against the number of deformable layers, one line per task (mean ± std), the paper dashed."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dcn.utils.pyplot import plt  # on first use: the tables need no matplotlib
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     drawn = False

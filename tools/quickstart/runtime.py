@@ -1,6 +1,6 @@
 """Model complexity and runtime of R-FCN variants (paper Table 4), measured in one run.
 
-* parameters: every learnable and fixed array of the network;
+* parameters: the learnable ones (``dcn.modeling.params.count_params``, as the benchmarks count);
 * network forward: backbone + RPN + R-FCN head on the image's proposals
   (computed beforehand, not timed), ``mx.nd.waitall`` included;
 * total: from the decoded image to detections: resize + normalise, backbone,
@@ -29,6 +29,7 @@ from dcn.detection.data import make_transform
 from dcn.detection.inference import detect
 from dcn.detection.params import detect_params
 from dcn.detection.rpn import propose
+from dcn.modeling.params import count_params
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,6 @@ class RuntimeRow:
     forward_ms: float
     total_ms: float
     samples: int
-
-
-def count_params(net) -> int:
-    return int(sum(int(np.prod(p.shape)) for p in net.collect_params().values()))
 
 
 def _prepare(cfg: Config, img: np.ndarray, ctx: mx.Context) -> Dict[str, mx.nd.NDArray]:

@@ -1,6 +1,6 @@
 """Quickstart: a paper-style experiment (Tables 2-4, figures 6-7) on the synthetic dataset, on a CPU.
 
-    python -m rfcn.quickstart [--out output/quickstart] [--smoke]     (or: bash experiments/quickstart.sh)
+    python -m tools.quickstart [--out output/quickstart] [--smoke]     (or: bash experiments/quickstart.sh)
 
 Generates the synthetic shapes dataset into ``<out>/data``; fine-tunes R-FCN on
 the synthetic-pretrained ResNet-18 / 4 (``experiments/pretrained``, the paper's
@@ -49,13 +49,15 @@ from dcn.utils.logger import setup_logging
 from dcn.visualization.capture import collect_offsets
 from dcn.visualization.dilation import COCO_AREAS, DilationStats
 
+from rfcn.show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform
+from tools.children import available_cores, exit_with_parent
+
 from . import runtime
-from .quickstart_jobs import TrainJob, available_cores, exit_with_parent, plan, run_jobs
-from .show_offsets import analyze, class_names, draw_figures, draw_gt_parts, make_transform
+from .jobs import TrainJob, plan, run_jobs
 
-logger = logging.getLogger("rfcn.quickstart")
+logger = logging.getLogger("tools.quickstart")
 
-BASE_CFG = Path(__file__).resolve().parent.parent / "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"
+BASE_CFG = Path(__file__).resolve().parents[2] / "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml"
 COCO_TEST_SHORT_SIDE = 600  # the paper tests COCO at a 600-pixel short side; Table 2's areas refer to it
 
 
@@ -179,7 +181,7 @@ def train_variant(cfg: Config) -> None:
 
 def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_parallel: int = 0
                    ) -> Dict[str, Tuple[Path, float]]:
-    """Trains every variant without its final checkpoint, side by side (:mod:`rfcn.quickstart_jobs`);
+    """Trains every variant without its final checkpoint, side by side (:mod:`tools.quickstart.jobs`);
     returns {variant: (final params, train seconds)}."""
     todo = [name for name, cfg in configs.items() if _final_checkpoint(cfg) is None]
     for name in configs:
@@ -189,7 +191,7 @@ def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_pa
         todo.sort(key=lambda name: name != "deformable")  # the slowest first
         parallel, threads = plan(len(todo), available_cores(), max_parallel)
         logger.info("training %s: %d at a time, %d OpenMP thread(s) each", ", ".join(todo), parallel, threads)
-        jobs = [TrainJob(name, ["-m", "rfcn.quickstart", "--out", str(out), "--train-variant", name],
+        jobs = [TrainJob(name, ["-m", "tools.quickstart", "--out", str(out), "--train-variant", name],
                          Path(configs[name].output_path) / "train_stdout.log",
                          partial(_epochs_done, configs[name]), configs[name].TRAIN.end_epoch) for name in todo]
         run_jobs(jobs, parallel, threads, progress=progress)
@@ -205,14 +207,15 @@ def train_variants(configs: Dict[str, Config], out: Path, progress: bool, max_pa
 
 
 def evaluate_variant(cfg: Config, params: Path, progress: bool) -> dict:
-    from rfcn.test import evaluate, load_net
+    from dcn.checkpoint import load_network
+    from dcn.detection.evaluate import evaluate
 
     path = Path(cfg.output_path) / "eval.json"
     found = _read_json(path)
     if found is not None and found.get("params") == str(params):
         logger.info("%s: reusing %s", Path(cfg.output_path).name, path)
         return found
-    net = load_net(cfg, str(params), mx.cpu())
+    net = load_network(cfg, str(params), mx.cpu())
     result = evaluate(net, cfg, progress=progress)
     summary = {k: float(v) for k, v in result.summary().items()}
     found = {"params": str(params), **summary, "per_class": result.table()}
@@ -334,16 +337,16 @@ def run(out: Path, budget: Budget, progress: bool = True, redo_analysis: bool = 
     atomic_write_text(out / "table3.md", text3 + "\n")
     write_csv(out / "table3.csv", rows3)
 
-    from rfcn.test import load_net
+    from dcn.checkpoint import load_network
     deform_cfg = configs["deformable"]
     if redo_analysis or not (out / "table2_effective_dilation.md").is_file() or not (out / "pictures").is_dir():
-        net = load_net(deform_cfg, str(outcomes[-1].params), mx.cpu())
+        net = load_network(deform_cfg, str(outcomes[-1].params), mx.cpu())
         pictures(net, deform_cfg, out, budget)
         dilation_table(net, deform_cfg, out, budget, progress)
     else:
         logger.info("reusing pictures and Table 2 in %s (--redo-analysis to redo)", out)
     if redo_analysis or not (out / "table4_runtime.md").is_file():
-        models = {o.variant.name: (load_net(configs[o.variant.name], str(o.params), mx.cpu()),
+        models = {o.variant.name: (load_network(configs[o.variant.name], str(o.params), mx.cpu()),
                                    configs[o.variant.name]) for o in outcomes}
         runtime_table(models, deform_cfg, out, budget, progress)
     else:

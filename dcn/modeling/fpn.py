@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -64,6 +64,27 @@ class FPNNeck(HybridBlock):
         return tuple(outs) + (self.p6(c5),)
 
 
+def pool_by_level(pools: Sequence, levels: Sequence[mx.nd.NDArray], rois: mx.nd.NDArray, first_level: int = 2
+                  ) -> Tuple[mx.nd.NDArray, List[int]]:
+    """Each RoI (R, 5) pooled by ``pools[i]`` from ``levels[i]``, its :func:`assign_levels` level, back in the
+    RoIs' order; also the indices of the pools no RoI went to. ``pools`` are the network's blocks or their
+    exported graphs (``dcn.export_detectors``)."""
+    ctx = rois.context
+    level = assign_levels(rois[:, 1:].asnumpy(), first_level, first_level + len(pools) - 1)
+    parts, order, unused = [], [], []
+    for i, pool in enumerate(pools):
+        idx = np.flatnonzero(level == first_level + i)
+        if len(idx) == 0:
+            unused.append(i)
+            continue
+        parts.append(pool(levels[i], rois.take(mx.nd.array(idx, ctx=ctx))))
+        order.append(idx)
+    pooled = mx.nd.concat(*parts, dim=0) if len(parts) > 1 else parts[0]
+    inverse = np.empty(len(level), np.int64)
+    inverse[np.concatenate(order)] = np.arange(len(level))
+    return pooled.take(mx.nd.array(inverse, ctx=ctx)), unused
+
+
 class PyramidRoIPool(Block):
     """``(levels (P2..P5), rois (R, 5)) -> (R, C, k, k)``, each RoI pooled from its :func:`assign_levels` level."""
 
@@ -84,20 +105,7 @@ class PyramidRoIPool(Block):
     def forward(self, levels: Sequence[mx.nd.NDArray], rois: mx.nd.NDArray) -> mx.nd.NDArray:
         if len(levels) < len(self.pools):
             raise ValueError(f"{len(levels)} feature levels for {len(self.pools)} pooling levels")
-        ctx = rois.context
-        level = assign_levels(rois[:, 1:].asnumpy(), self.first_level, self.first_level + len(self.pools) - 1)
-        parts, order, unused = [], [], []
-        for i, pool in enumerate(self.pools):
-            idx = np.flatnonzero(level == self.first_level + i)
-            if len(idx) == 0:
-                unused.append(i)
-                continue
-            parts.append(pool(levels[i], rois.take(mx.nd.array(idx, ctx=ctx))))
-            order.append(idx)
-        pooled = mx.nd.concat(*parts, dim=0) if len(parts) > 1 else parts[0]
-        inverse = np.empty(len(level), np.int64)
-        inverse[np.concatenate(order)] = np.arange(len(level))
-        pooled = pooled.take(mx.nd.array(inverse, ctx=ctx))
+        pooled, unused = pool_by_level(self.pools, levels, rois, self.first_level)
         for i in unused:  # a level without RoIs still gets a (zero) gradient, so no parameter goes stale
             pooled = pooled + 0 * self.pools[i](levels[i], rois[:1]).sum()
         return pooled
