@@ -1,0 +1,157 @@
+"""Export a network to ONNX (needs MXNet): the graphs of ``dcn.export`` traced and converted.
+
+    python -m dcn.checkpoint export --format onnx --cfg CFG (--params P | --random-init) --out PREFIX
+                                    [--image-size H W] [--border-rule v1|onnx]
+
+* DeepLab, a backbone or any HybridBlock: ``PREFIX.onnx``, ``data`` (N, 3, H, W) -> the block's output.
+* R-FCN, Faster R-CNN 2fc: ``PREFIX_body.onnx`` (``data`` (1, 3, H, W) -> feature, RPN logits, deltas,
+  anchors) and ``PREFIX_head.onnx`` (``feat``, ``rois`` (R, 5) -> cls_score, bbox_pred), as the MXNet
+  export; FPN: body (-> P2..P5, logits, deltas, anchors) and one head of ``p2..p5`` and the RoIs of each
+  level ``rois_p2..rois_p5`` (each (Ri, 5), at least one row) -> cls_score, bbox_pred of the RoIs in level
+  order. Proposals, the level assignment and NMS are NumPy steps (:mod:`dcn.deploy.pipeline`).
+* ``PREFIX-meta.json``: network kind, graph files and their inputs/outputs, and what the NumPy steps
+  need (test scale, pixel means, detection parameters, class names).
+
+H, W are dynamic in every graph; ``image_size`` is the example size used to check the shapes.
+``border_rule="v1"`` (default) keeps DCNv1 convolutions exact; ``"onnx"`` writes plain ``DeformConv``
+(the zero-padded DCNv2 rule) for them too (exact for networks built with ``border_rule="dcnv2"``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import mxnet as mx
+import numpy as np
+from mxnet.gluon import HybridBlock
+
+import operators
+from dcn.checkpoint.tables import network_kind
+from dcn.utils.fileio import atomic_write_text
+
+from .convert import ConvertOptions, convert_symbol
+
+logger = logging.getLogger(__name__)
+PathLike = Union[str, Path]
+GraphSpec = Tuple[HybridBlock, List[str], List[str], Dict[str, Tuple]]  # block, inputs, output names, dims
+
+
+class FPNHeadGraph(HybridBlock):
+    """``p2..p5, rois_p2..rois_p5 -> cls_score, bbox_pred``: each level's RoIs through its own pooling
+    (with its offset fc), concatenated in level order, then the shared 2fc head of an ``fpn.FPN``."""
+
+    def __init__(self, net):
+        super().__init__(prefix="")
+        self.pools = net.roi_pool.pools
+        for i, pool in enumerate(self.pools):
+            self.register_child(pool, f"pool_{i}")
+        self.fc, self.outputs = net.fc, net.head
+
+    def hybrid_forward(self, F, *args):
+        k = len(self.pools)
+        levels, rois = args[:k], args[k:]
+        pooled = F.concat(*[pool(f, r) for pool, f, r in zip(self.pools, levels, rois)], dim=0)
+        return self.outputs(self.fc(pooled))
+
+
+def _dims(batch, channels: Optional[int] = None) -> Tuple:
+    return (batch, channels if channels else "channels", "height", "width")
+
+
+def graph_specs(net) -> Tuple[str, Dict[str, GraphSpec]]:
+    """The network kind and its graphs: name -> (block, input names, output names, input dims)."""
+    from dcn.export import RFCNBody
+    from dcn.export_detectors import FPNBody
+    kind = network_kind(net)
+    image = {"data": (1, 3, "height", "width")}
+    rois = ("rois", 5)
+    if kind in ("rfcn", "faster_rcnn"):
+        if getattr(net.spec, "class_aware_rpn", False):
+            raise NotImplementedError("ONNX export of the class-aware RPN (one-stage) R-FCN variant is not written")
+        head = net.head
+        return kind, {"body": (RFCNBody(net), ["data"], ["feat", "rpn_logits", "rpn_deltas", "anchors"], image),
+                      "head": (head, ["feat", "rois"], ["cls_score", "bbox_pred"],
+                               {"feat": _dims(1), "rois": rois})}
+    if kind == "fpn":
+        levels = [f"p{k}" for k in range(net.roi_pool.first_level, net.roi_pool.first_level + len(net.roi_pool.pools))]
+        head_dims = {**{p: _dims(1) for p in levels}, **{f"rois_{p}": (f"rois_{p}", 5) for p in levels}}
+        return kind, {"body": (FPNBody(net), ["data"], levels + ["rpn_logits", "rpn_deltas", "anchors"], image),
+                      "head": (FPNHeadGraph(net), levels + [f"rois_{p}" for p in levels], ["cls_score", "bbox_pred"],
+                               head_dims)}
+    if isinstance(net, HybridBlock):
+        return kind or type(net).__name__, {"net": (net, ["data"], ["output"], {"data": ("batch", 3, "height",
+                                                                                          "width")})}
+    raise TypeError(f"cannot export a {type(net).__name__} to ONNX: not a HybridBlock and no export recipe")
+
+
+def trace(block: HybridBlock, input_names: Sequence[str]) -> Tuple[mx.sym.Symbol, Dict[str, np.ndarray]]:
+    """The symbol of ``block`` on symbolic inputs and the arrays of every parameter it uses."""
+    operators.load()
+    out = block(*[mx.sym.var(n) for n in input_names])
+    if isinstance(out, (list, tuple)):
+        out = mx.sym.Group([o for o in out if o is not None])
+    params = block.collect_params()
+    arrays = {}
+    for name in out.list_arguments() + out.list_auxiliary_states():
+        if name in input_names:
+            continue
+        if name not in params:
+            raise KeyError(f"graph variable {name!r} is neither an input {list(input_names)} nor a parameter")
+        arrays[name] = params[name].data().asnumpy()
+    return out, arrays
+
+
+def internal_shapes(sym: mx.sym.Symbol, shapes: Dict[str, Tuple[int, ...]]) -> Dict[str, Tuple[int, ...]]:
+    """Output shape of every internal node at the example input shapes (MXNet names)."""
+    internals = sym.get_internals()
+    _, out_shapes, _ = internals.infer_shape_partial(**shapes)
+    return {n: tuple(s) for n, s in zip(internals.list_outputs(), out_shapes) if s}
+
+
+def example_shapes(net, kind: str, image_size: Tuple[int, int]) -> Dict[str, Dict[str, Tuple[int, ...]]]:
+    """Concrete input shapes of each graph at ``image_size`` (the head's from one body forward)."""
+    from mxnet import autograd
+    h, w = image_size
+    x = mx.nd.zeros((1, 3, h, w))
+    shapes = {"data": (1, 3, h, w)}
+    if kind in ("rfcn", "faster_rcnn"):
+        with autograd.predict_mode():
+            feat = net(x)[0]
+        return {"body": shapes, "head": {"feat": feat.shape, "rois": (4, 5)}}
+    if kind == "fpn":
+        from dcn.export_detectors import FPNBody
+        with autograd.predict_mode():
+            levels = FPNBody(net)(x)[:4]
+        head = {f"p{k}": lv.shape for k, lv in zip(range(2, 6), levels)}
+        head.update({f"rois_p{k}": (2, 5) for k in range(2, 6)})
+        return {"body": shapes, "head": head}
+    return {"net": shapes}
+
+
+def export_onnx(net, prefix: PathLike, image_size: Tuple[int, int] = (128, 160), border_rule: str = "v1",
+                meta_extra: Optional[dict] = None) -> Dict[str, Dict]:
+    """Write the ONNX graph(s) of ``net`` and ``PREFIX-meta.json``; returns the graphs written."""
+    if border_rule not in ("v1", "onnx"):
+        raise ValueError(f"border_rule must be 'v1' (exact DCNv1) or 'onnx' (ONNX's DCNv2 rule), got {border_rule!r}")
+    import onnx
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    kind, specs = graph_specs(net)
+    examples = example_shapes(net, kind, image_size)
+    options = ConvertOptions(emulate_v1=border_rule == "v1")
+    written = {}
+    for name, (block, inputs, outputs, dims) in specs.items():
+        sym, arrays = trace(block, inputs)
+        shapes = internal_shapes(sym, examples[name])
+        model = convert_symbol(json.loads(sym.tojson()), arrays, dims, outputs, shapes, options, name=f"{kind}_{name}")
+        onnx.checker.check_model(model)
+        path = Path(f"{prefix}.onnx") if name == "net" else Path(f"{prefix}_{name}.onnx")
+        onnx.save(model, str(path))
+        written[name] = {"file": path.name, "inputs": list(inputs), "outputs": list(outputs)}
+        logger.info("wrote %s (%d nodes)", path, len(model.graph.node))
+    meta = {"format": "onnx", "network": kind, "class": type(net).__name__, "graphs": written,
+            "border_rule": border_rule, "example_image_size": list(image_size), **(meta_extra or {})}
+    atomic_write_text(f"{prefix}-meta.json", json.dumps(meta, indent=2) + "\n")
+    return written
