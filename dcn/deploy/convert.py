@@ -124,7 +124,8 @@ def convert_symbol(symbol: dict, params: Mapping[str, np.ndarray], inputs: Mappi
         tensors.append([out] if isinstance(out, str) else list(out))
     heads = [tensors[i][j] for i, j, *_ in symbol["heads"]]
     ranks = [_rank(ctx.shapes, nodes[i]["name"], j) for i, j, *_ in symbol["heads"]]
-    names = list(output_names) if output_names else heads
+    names = list(output_names) if output_names else (
+        ["output"] if len(heads) == 1 else [f"output{i}" for i in range(len(heads))])
     if len(names) != len(heads):
         raise ValueError(f"{len(names)} output names for {len(heads)} graph outputs")
     graph_outputs = []

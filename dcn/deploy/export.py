@@ -35,7 +35,8 @@ from .convert import ConvertOptions, convert_symbol
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-GraphSpec = Tuple[HybridBlock, List[str], List[str], Dict[str, Tuple]]  # block, inputs, output names, dims
+# block, input names, output names (None: output / output0..), input dims
+GraphSpec = Tuple[HybridBlock, List[str], Optional[List[str]], Dict[str, Tuple]]
 
 
 class FPNHeadGraph(HybridBlock):
@@ -81,7 +82,7 @@ def graph_specs(net) -> Tuple[str, Dict[str, GraphSpec]]:
                       "head": (FPNHeadGraph(net), levels + [f"rois_{p}" for p in levels], ["cls_score", "bbox_pred"],
                                head_dims)}
     if isinstance(net, HybridBlock):
-        return kind or type(net).__name__, {"net": (net, ["data"], ["output"], {"data": ("batch", 3, "height",
+        return kind or type(net).__name__, {"net": (net, ["data"], None, {"data": ("batch", 3, "height",
                                                                                           "width")})}
     raise TypeError(f"cannot export a {type(net).__name__} to ONNX: not a HybridBlock and no export recipe")
 
@@ -149,9 +150,47 @@ def export_onnx(net, prefix: PathLike, image_size: Tuple[int, int] = (128, 160),
         onnx.checker.check_model(model)
         path = Path(f"{prefix}.onnx") if name == "net" else Path(f"{prefix}_{name}.onnx")
         onnx.save(model, str(path))
-        written[name] = {"file": path.name, "inputs": list(inputs), "outputs": list(outputs)}
+        written[name] = {"file": path.name, "inputs": list(inputs), "outputs": [o.name for o in model.graph.output]}
         logger.info("wrote %s (%d nodes)", path, len(model.graph.node))
     meta = {"format": "onnx", "network": kind, "class": type(net).__name__, "graphs": written,
             "border_rule": border_rule, "example_image_size": list(image_size), **(meta_extra or {})}
     atomic_write_text(f"{prefix}-meta.json", json.dumps(meta, indent=2) + "\n")
     return written
+
+
+def config_meta(cfg, kind: str) -> dict:
+    """What the NumPy steps of :mod:`dcn.deploy.pipeline` need from the experiment config."""
+    import dataclasses
+    meta = {"test_scale": [int(v) for v in cfg.test_scales[0]],
+            "pixel_means": [float(v) for v in cfg.network.PIXEL_MEANS],
+            "image_stride": int(cfg.network.IMAGE_STRIDE), "num_classes": int(cfg.dataset.NUM_CLASSES)}
+    if kind in ("rfcn", "faster_rcnn", "fpn"):
+        from dcn.detection.data import class_names
+        from dcn.detection.params import detect_params
+        meta["detect"] = dataclasses.asdict(detect_params(cfg))
+        meta["class_names"] = list(class_names(cfg))
+    elif kind == "deeplab":
+        from deeplab.data import class_names
+        meta["class_names"] = list(class_names(cfg))
+        meta["dataset"] = cfg.dataset.dataset
+    return meta
+
+
+def set_border_rule(net, rule: str) -> int:
+    """Set ``border_rule`` ('dcnv1' or 'dcnv2') on every DCNv1 convolution block of ``net``; returns how many.
+
+    A network trained with 'dcnv2' exports exactly with ``border_rule="onnx"`` (plain ``DeformConv``)."""
+    from operators.blocks import DeformableConv2D
+    if rule not in ("dcnv1", "dcnv2"):
+        raise ValueError(f"rule must be 'dcnv1' or 'dcnv2', got {rule!r}")
+    count = 0
+
+    def visit(block) -> None:
+        nonlocal count
+        if isinstance(block, DeformableConv2D):
+            block._kwargs["border_rule"] = rule
+            count += 1
+        for child in block._children.values():
+            visit(child)
+    visit(net)
+    return count
