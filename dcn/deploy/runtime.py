@@ -52,12 +52,16 @@ def _openvino(path: Path, threads: int) -> Session:
               "NUM_STREAMS": 1}
     compiled = core.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
-    inputs = [i.get_any_name() for i in compiled.inputs]
+    # a port may carry several tensor names (the reader folds Identity nodes): match the ONNX input name
+    ports = [set(i.get_names()) for i in compiled.inputs]
 
     def run(feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
-        missing = set(inputs) - set(feeds)
-        if missing:
-            raise KeyError(f"{path.name}: inputs {sorted(missing)} not fed (expects {inputs})")
-        request.infer({k: np.ascontiguousarray(feeds[k], np.float32) for k in inputs})
+        arrays = []
+        for names in ports:
+            hit = names & set(feeds)
+            if not hit:
+                raise KeyError(f"{path.name}: input {sorted(names)} not fed (fed {sorted(feeds)})")
+            arrays.append(np.ascontiguousarray(feeds[hit.pop()], np.float32))
+        request.infer(arrays)
         return [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
     return run
