@@ -37,7 +37,9 @@ def image(tmp_path_factory) -> Path:
 
 
 def _cli_export(kind: str, out: Path, *extra: str) -> None:
+    import mxnet as mx
     from dcn.checkpoint.__main__ import main
+    mx.random.seed(0)  # --random-init: the same fresh weights whatever ran before
     assert main(["export", "--format", "onnx", "--cfg", str(ROOT / CFGS[kind]), "--random-init", "--out", str(out),
                  "--image-size", "64", "96", *extra]) == 0
 
@@ -81,7 +83,10 @@ def test_detection_demo_without_mxnet(tmp_path, image):
     sample = make_transform(cfg, train=False, scale=cfg.test_scales[0])(img, DetRecord("scene", image, *img.shape[:2]))
     ref = detect(net, mx.nd.array(sample.data[None]), mx.nd.array(sample.im_info[None]), detect_params(cfg))
     assert ref.shape == dets.shape
-    np.testing.assert_allclose(dets[:, 1:], ref[:, 1:], rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(dets[:, 0], ref[:, 0])
+    np.testing.assert_allclose(dets[:, 1], ref[:, 1], atol=1e-4)
+    # fresh (scratch) weights: features ~1e3, so float32 rounding moves boxes by up to ~1e-2 px (measured 6e-3)
+    np.testing.assert_allclose(dets[:, 2:], ref[:, 2:], atol=2e-2)
 
 
 def _weights_from_onnx(*files: Path) -> dict:

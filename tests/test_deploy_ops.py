@@ -57,8 +57,9 @@ PSROI_CASES = [  # pooled, group, part, samples per part, output_dim, offset cla
     (7, 7, 7, 4, 2, 1, True), (2, 2, 5, 1, 2, 2, False)]
 
 
+@pytest.mark.parametrize("impl", ["gather", "gridsample"])
 @pytest.mark.parametrize("case", PSROI_CASES)
-def test_deformable_psroi_pooling(mx, case):
+def test_deformable_psroi_pooling(mx, case, impl):
     from dcn.deploy.deform_ops import PSROIAttrs, psroi_pool
     from dcn.deploy.graph import GraphBuilder
     P, G, Q, spp, od, ncls, no_trans = case
@@ -75,7 +76,7 @@ def test_deformable_psroi_pooling(mx, case):
     feeds = {"data": data, "rois": rois, **({} if no_trans else {"trans": trans})}
     ref = mx.nd.DeformablePSROIPooling(*[mx.nd.array(v) for v in feeds.values()], **kw).asnumpy()
     g = GraphBuilder()
-    y = psroi_pool(g, "data", "rois", None if no_trans else "trans", PSROIAttrs(**kw), ncls)
+    y = psroi_pool(g, "data", "rois", None if no_trans else "trans", PSROIAttrs(**kw), ncls, impl=impl)
     out = run_ort(g.model([value_info(nm, v.ndim) for nm, v in feeds.items()], [value_info(y, 4)]), feeds)
     assert out.shape == ref.shape
     assert np.abs(out - ref).max() < 1e-5  # measured <= 7.2e-7

@@ -62,8 +62,10 @@ class Node:
 @dataclass
 class ConvertOptions:
     """``emulate_v1``: DCNv1 convolutions keep their border rule exactly (see ``deform_ops``); False
-    writes the plain ``DeformConv`` (ONNX's DCNv2 rule) for them as well."""
+    writes the plain ``DeformConv`` (ONNX's DCNv2 rule) for them as well. ``psroi_impl``: "gather",
+    "gridsample" or "auto" (``deform_ops.psroi_pool``)."""
     emulate_v1: bool = True
+    psroi_impl: str = "auto"
 
 
 Translation = Callable[[GraphBuilder, Node, "Context"], Union[str, List[str]]]

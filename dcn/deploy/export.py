@@ -132,7 +132,7 @@ def example_shapes(net, kind: str, image_size: Tuple[int, int]) -> Dict[str, Dic
 
 
 def export_onnx(net, prefix: PathLike, image_size: Tuple[int, int] = (128, 160), border_rule: str = "v1",
-                meta_extra: Optional[dict] = None) -> Dict[str, Dict]:
+                meta_extra: Optional[dict] = None, psroi_impl: str = "auto") -> Dict[str, Dict]:
     """Write the ONNX graph(s) of ``net`` and ``PREFIX-meta.json``; returns the graphs written."""
     if border_rule not in ("v1", "onnx"):
         raise ValueError(f"border_rule must be 'v1' (exact DCNv1) or 'onnx' (ONNX's DCNv2 rule), got {border_rule!r}")
@@ -141,7 +141,7 @@ def export_onnx(net, prefix: PathLike, image_size: Tuple[int, int] = (128, 160),
     prefix.parent.mkdir(parents=True, exist_ok=True)
     kind, specs = graph_specs(net)
     examples = example_shapes(net, kind, image_size)
-    options = ConvertOptions(emulate_v1=border_rule == "v1")
+    options = ConvertOptions(emulate_v1=border_rule == "v1", psroi_impl=psroi_impl)
     written = {}
     for name, (block, inputs, outputs, dims) in specs.items():
         sym, arrays = trace(block, inputs)

@@ -67,7 +67,7 @@ def _deformable_psroi(g: GraphBuilder, n: Node, ctx: Context) -> Out:
                    float(n.attr("trans_std", 0.0)), no_trans)
     trans = None if no_trans else n.inputs[2]
     ncls = 1 if no_trans else ctx.shape_of(n, 2)[1] // 2
-    return psroi_pool(g, n.inputs[0], n.inputs[1], trans, p, ncls, hint=n.name)
+    return psroi_pool(g, n.inputs[0], n.inputs[1], trans, p, ncls, hint=n.name, impl=ctx.options.psroi_impl)
 
 
 @translates("ROIPooling")

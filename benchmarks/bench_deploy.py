@@ -1,0 +1,141 @@
+"""CPU time of the exported networks in ONNX Runtime and OpenVINO against our MXNet forward
+(issue 23), same thread count for all three.
+
+    python -m benchmarks.bench_deploy                                  # synthetic configs, 256 x 256, 1 thread
+    python -m benchmarks.bench_deploy --full --image 320x480 --threads 2 --json out.json
+
+Each network (DeepLab, R-FCN, Faster R-CNN 2fc, FPN; ``--full``: the ResNet-101 COCO / Cityscapes
+configs) is built with fresh weights, the offset layers given random biases (zero weights) so that sampling is
+fractional, and exported with ``dcn.deploy.export`` (DCNv1 rule kept exactly). Per image, median
+wall-clock ms after one warm-up, the three runtimes interleaved (``benchmarks.cases.interleaved_medians``):
+
+* DeepLab: the graph forward (``data`` -> class scores);
+* detectors: the whole ``detect`` of one prepared image: body, proposals (NumPy greedy NMS in both),
+  head, box decoding, per-class NMS (MXNet: ``dcn.detection.inference.detect``; ONNX:
+  ``dcn.deploy.pipeline.OnnxDetector.detect``).
+
+The agreement column: max |ONNX Runtime - MXNet| of the scores (DeepLab), or whether the detections
+(classes, scores 1e-4, boxes 1e-2 px) are the same. OpenVINO runs the same ``.onnx`` file through
+``dcn.deploy.openvino_ext``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Dict, List
+
+LOG = logging.getLogger("bench_deploy")
+SYNTHETIC = {"deeplab": "experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml",
+             "rfcn": "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml",
+             "faster_rcnn": "experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml",
+             "fpn": "experiments/fpn/cfgs/synthetic_fpn_dcn.yaml"}
+FULL = {"deeplab": "experiments/deeplab/cfgs/deeplab_resnet_v1_101_cityscapes_segmentation_dcn.yaml",
+        "rfcn": "experiments/rfcn/cfgs/resnet_v1_101_coco_trainval_rfcn_dcn_end2end_ohem.yaml",
+        "faster_rcnn": "experiments/faster_rcnn/cfgs/resnet_v1_101_coco_trainval_rcnn_dcn_end2end.yaml",
+        "fpn": "experiments/fpn/cfgs/resnet_v1_101_coco_trainval_fpn_dcn_end2end_ohem.yaml"}
+
+
+def _offsets_small_random(net, seed: int = 0) -> None:
+    import mxnet as mx
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    for name, p in net.collect_params().items():
+        if "offset" in name or "trans" in name:
+            # weights 0 (fresh activations are large: any weight gives offsets of hundreds of pixels),
+            # biases N(0, 1): fractional offsets, different per tap
+            p.set_data(mx.nd.array(np.zeros(p.shape) if name.endswith("weight") else rng.normal(0, 1, p.shape)))
+
+
+def bench_network(kind: str, cfg_path: str, image_hw, threads: int, repeats: int, folder: Path,
+                  runtimes: List[str]) -> Dict:
+    import mxnet as mx
+    import numpy as np
+    from mxnet import autograd
+
+    from benchmarks.cases import interleaved_medians
+    from dcn.checkpoint import build_network
+    from dcn.checkpoint.tables import network_kind
+    from dcn.config import load_config
+    from dcn.deploy.export import config_meta, export_onnx
+    cfg = load_config(Path(cfg_path))
+    net = build_network(cfg)
+    _offsets_small_random(net)
+    h, w = image_hw
+    export_onnx(net, folder / kind, (h, w), "v1", config_meta(cfg, network_kind(net)))
+    x = np.random.default_rng(1).normal(0, 40, (1, 3, h, w)).astype("f4")
+    fns, agree = {}, ""
+    if kind == "deeplab":
+        from dcn.deploy.runtime import open_session
+        data = mx.nd.array(x)
+
+        def mxnet_fn():
+            with autograd.predict_mode():
+                return net(data).asnumpy()
+        fns["mxnet"] = mxnet_fn
+        for rt in runtimes:
+            sess = open_session(folder / "deeplab.onnx", rt, threads)
+            fns[rt] = (lambda s=sess: s({"data": x})[0])
+        agree = f"max abs {np.abs(fns['onnxruntime']() - mxnet_fn()).max():.1e} (|scores| <= {np.abs(mxnet_fn()).max():.2g})"
+    else:
+        from dcn.detection.inference import detect
+        from dcn.detection.params import detect_params
+        from dcn.deploy.pipeline import OnnxDetector
+        params = detect_params(cfg)
+        im_info = np.array([h, w, 1.0], np.float32)
+        data, info = mx.nd.array(x), mx.nd.array(im_info[None])
+        fns["mxnet"] = lambda: detect(net, data, info, params)
+        for rt in runtimes:
+            det = OnnxDetector(folder / kind, rt, threads)
+            fns[rt] = (lambda d=det: d.detect(x, im_info))
+        ref, got = fns["mxnet"](), fns["onnxruntime"]()
+        same = (ref.shape == got.shape and (ref[:, 0] == got[:, 0]).all()
+                and np.allclose(ref[:, 1], got[:, 1], atol=1e-4) and np.allclose(ref[:, 2:], got[:, 2:], atol=1e-2))
+        agree = f"{len(ref)} detections, {'same' if same else 'DIFFERENT'}"
+        if not same and ref.shape == got.shape:
+            agree += (f" (classes {int((ref[:, 0] == got[:, 0]).sum())}/{len(ref)}, max score diff "
+                      f"{np.abs(ref[:, 1] - got[:, 1]).max():.1e}, max box diff {np.abs(ref[:, 2:] - got[:, 2:]).max():.2g} px)")
+    ms = interleaved_medians(fns, repeats)
+    LOG.info("%s: %s", kind, ms)
+    return {"network": kind, "config": Path(cfg_path).name, "image": f"{h}x{w}", "threads": threads, "ms": ms,
+            "agreement": agree}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--networks", default="deeplab,rfcn,faster_rcnn,fpn")
+    ap.add_argument("--full", action="store_true", help="the ResNet-101 configs instead of the synthetic ones")
+    ap.add_argument("--image", default="256x256", help="HxW of the (already resized) input")
+    ap.add_argument("--threads", type=int, default=1, help="threads of every runtime (MXNet: OMP_NUM_THREADS)")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before MXNet is imported: it reads it once
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from benchmarks import peers
+    from benchmarks.cases import fmt, markdown_table, report
+    runtimes = [rt for rt, ok in peers.available().items() if ok]
+    if "onnxruntime" not in runtimes:
+        raise SystemExit("onnxruntime is not installed (pip install -e .[bench])")
+    h, w = (int(v) for v in args.image.lower().split("x"))
+    cfgs = FULL if args.full else SYNTHETIC
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.networks.split(","):
+            rows.append(bench_network(kind, cfgs[kind], (h, w), args.threads, args.repeats, Path(tmp), runtimes))
+    v = peers.versions()
+    header = (f"bench_deploy: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
+              f"onnxruntime {v['onnxruntime']}, openvino {v['openvino']}; median ms per image")
+    table = markdown_table(["network", "image", "MXNet", "ONNX Runtime", "OpenVINO", "ORT / MXNet", "agreement"],
+                           [[f"{r['network']} ({r['config']})", r["image"], fmt(r["ms"]["mxnet"]),
+                             fmt(r["ms"].get("onnxruntime")), fmt(r["ms"].get("openvino")),
+                             fmt(r["ms"]["onnxruntime"] / r["ms"]["mxnet"], "{:.2f}"), r["agreement"]]
+                            for r in rows], right_from=1)
+    report(header, table, rows, args.json)
+
+
+if __name__ == "__main__":
+    main()
