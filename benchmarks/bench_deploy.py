@@ -3,6 +3,7 @@
 
     python -m benchmarks.bench_deploy                                  # synthetic configs, 256 x 256, 1 thread
     python -m benchmarks.bench_deploy --full --image 320x480 --threads 2 --json out.json
+    python -m benchmarks.bench_deploy --map-cfg CFG --map-params P   # border rules: val mAP, MXNet vs ONNX
 
 Each network (DeepLab, R-FCN, Faster R-CNN 2fc, FPN; ``--full``: the ResNet-101 COCO / Cityscapes
 configs) is built with fresh weights, the offset layers given random biases (zero weights) so that sampling is
@@ -104,6 +105,52 @@ def bench_network(kind: str, cfg_path: str, image_hw, threads: int, repeats: int
             "agreement": agree}
 
 
+def evaluate_onnx(detector, cfg, max_images: int = 0):
+    """VOC mAP of an ``OnnxDetector`` on ``dataset.test_image_set`` (single scale, as ``evaluate``)."""
+    from tqdm import tqdm
+    from dcn.detection.data import class_names, load_dataset, make_transform
+    from dcn.evaluation import VOCDetectionEvaluator
+    dataset = load_dataset(cfg, train=False)
+    transform = make_transform(cfg, train=False, scale=cfg.test_scales[0])
+    evaluator = VOCDetectionEvaluator(class_names(cfg), (0.5, 0.7))
+    n = len(dataset) if max_images <= 0 else min(max_images, len(dataset))
+    for i in tqdm(range(n), desc="onnx test", leave=False):
+        img, rec = dataset[i]
+        sample = transform(img, rec, flip=False)
+        dets = detector.detect(sample.data[None], sample.im_info)
+        evaluator.update_record(rec, dets[:, 2:6], dets[:, 0], dets[:, 1])
+    return evaluator.evaluate()
+
+
+def border_rule_map(cfg_path: str, params_path: str, threads: int, folder: Path, max_images: int = 0) -> List[Dict]:
+    """val mAP of a trained (DCNv1-rule) detector: MXNet, its exact ONNX export, the export with ONNX's own
+    DeformConv rule, and MXNet with the DCNv2 rule (what that export computes)."""
+    from dcn.checkpoint import build_network, load_params
+    from dcn.checkpoint.tables import network_kind
+    from dcn.config import load_config
+    from dcn.detection.evaluate import evaluate
+    from dcn.deploy.export import config_meta, export_onnx, set_border_rule
+    from dcn.deploy.pipeline import OnnxDetector
+    cfg = load_config(Path(cfg_path))
+    net = build_network(cfg)
+    load_params(net, params_path, cfg=cfg)
+    meta = config_meta(cfg, network_kind(net))
+    rows = []
+
+    def add(name: str, result) -> None:
+        s = result.summary()
+        rows.append({"model": name, **{k: round(100 * v, 2) for k, v in s.items()}})
+        LOG.info("%s: %s", name, rows[-1])
+    add("MXNet, border_rule dcnv1 (as trained)", evaluate(net, cfg, max_images=max_images, progress=False))
+    for rule in ("v1", "onnx"):
+        export_onnx(net, folder / f"map_{rule}", tuple(cfg.test_scales[0][:1]) * 2, rule, meta)
+        add(f"ONNX Runtime, --border-rule {rule}",
+            evaluate_onnx(OnnxDetector(folder / f"map_{rule}", "onnxruntime", threads), cfg, max_images))
+    set_border_rule(net, "dcnv2")
+    add("MXNet, border_rule switched to dcnv2", evaluate(net, cfg, max_images=max_images, progress=False))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--networks", default="deeplab,rfcn,faster_rcnn,fpn")
@@ -112,6 +159,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads of every runtime (MXNet: OMP_NUM_THREADS)")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--map-cfg", default=None, help="with --map-params: val mAP under both border rules")
+    ap.add_argument("--map-params", default=None, help="trained parameters of --map-cfg's network")
+    ap.add_argument("--max-images", type=int, default=0, help="--map-*: only the first N val images (0 = all)")
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before MXNet is imported: it reads it once
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -120,6 +170,14 @@ def main() -> None:
     runtimes = [rt for rt, ok in peers.available().items() if ok]
     if "onnxruntime" not in runtimes:
         raise SystemExit("onnxruntime is not installed (pip install -e .[bench])")
+    if args.map_cfg:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = border_rule_map(args.map_cfg, args.map_params, args.threads, Path(tmp), args.max_images)
+        keys = [k for k in rows[0] if k != "model"]
+        report(f"bench_deploy border rules: {args.map_cfg} {args.map_params}, val mAP (%)",
+               markdown_table(["model"] + keys, [[r["model"]] + [f"{r[k]:.2f}" for k in keys] for r in rows]),
+               rows, args.json)
+        return
     h, w = (int(v) for v in args.image.lower().split("x"))
     cfgs = FULL if args.full else SYNTHETIC
     rows = []

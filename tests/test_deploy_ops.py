@@ -80,3 +80,28 @@ def test_deformable_psroi_pooling(mx, case, impl):
     out = run_ort(g.model([value_info(nm, v.ndim) for nm, v in feeds.items()], [value_info(y, 4)]), feeds)
     assert out.shape == ref.shape
     assert np.abs(out - ref).max() < 1e-5  # measured <= 7.2e-7
+
+
+def test_roi_pooling_as_max_roi_pool(mx):
+    """The plain Faster R-CNN baseline's ROIPooling -> ONNX MaxRoiPool (Caffe's rule, as MXNet's)."""
+    import json
+    from dcn.deploy.convert import convert_symbol
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(1, 4, 12, 14)).astype("f4")
+    rois = np.array([[0, 0, 0, 100, 80], [0, 30.4, 10.6, 200, 150], [0, -20, -5, 10, 7], [0, 50, 50, 50, 50]], "f4")
+    sym = mx.sym.ROIPooling(mx.sym.var("data"), mx.sym.var("rois"), pooled_size=(3, 4), spatial_scale=0.0625)
+    ref = mx.nd.ROIPooling(mx.nd.array(data), mx.nd.array(rois), pooled_size=(3, 4), spatial_scale=0.0625).asnumpy()
+    model = convert_symbol(json.loads(sym.tojson()), {}, {"data": (1, 4, "h", "w"), "rois": ("r", 5)})
+    out = run_ort(model, {"data": data, "rois": rois})
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+
+
+def test_unsupported_op_names_op_and_node(mx):
+    import json
+    from dcn.deploy.convert import UnsupportedOpError, convert_symbol
+    sym = mx.sym.topk(mx.sym.var("data"), k=2, name="my_topk")
+    with pytest.raises(UnsupportedOpError, match=r"topk node 'my_topk': no ONNX translation for MXNet op 'topk'"):
+        convert_symbol(json.loads(sym.tojson()), {}, {"data": (1, 4)})
+    sym = mx.sym.LeakyReLU(mx.sym.var("data"), act_type="elu", name="act9")
+    with pytest.raises(UnsupportedOpError, match=r"LeakyReLU node 'act9': act_type 'elu'"):
+        convert_symbol(json.loads(sym.tojson()), {}, {"data": (1, 4)})
