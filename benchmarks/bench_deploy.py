@@ -173,7 +173,7 @@ def main() -> None:
     if args.map_cfg:
         with tempfile.TemporaryDirectory() as tmp:
             rows = border_rule_map(args.map_cfg, args.map_params, args.threads, Path(tmp), args.max_images)
-        keys = [k for k in rows[0] if k != "model"]
+        keys = [k for k in rows[0] if k != "model" and all(k in r for r in rows)]
         report(f"bench_deploy border rules: {args.map_cfg} {args.map_params}, val mAP (%)",
                markdown_table(["model"] + keys, [[r["model"]] + [f"{r[k]:.2f}" for k in keys] for r in rows]),
                rows, args.json)
