@@ -31,12 +31,19 @@ def _randomise(net, seed: int) -> None:
         p.set_data(mx.nd.array(v))
 
 
-def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1"):
+# the baselines with the original's poolings: _contrib_PSROIPooling (R-FCN) / ROIPooling (Faster R-CNN)
+PLAIN = {"rfcn": ["network.num_deformable_layers=0", "network.deformable_psroi=false",
+                  "network.plain_roi_pooling=average"],
+         "faster_rcnn": ["network.num_deformable_layers=0", "network.deformable_psroi=false",
+                         "network.plain_roi_pooling=max"]}
+
+
+def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1", plain: bool = False):
     from dcn.checkpoint import build_network
     from dcn.checkpoint.tables import network_kind
     from dcn.config import load_config
     from dcn.deploy.export import config_meta, export_onnx
-    cfg = load_config(ROOT / CFGS[kind])
+    cfg = load_config(ROOT / CFGS[kind], PLAIN[kind] if plain else [])
     net = build_network(cfg)
     _randomise(net, seed)
     export_onnx(net, tmp_path / kind, (96, 128), border_rule, config_meta(cfg, network_kind(net)))
@@ -107,13 +114,15 @@ def test_backbone_onnx(tmp_path):
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-4 * max(1.0, np.abs(b).max())
 
 
-@pytest.mark.parametrize("kind", ["rfcn", "faster_rcnn", "fpn"])
+@pytest.mark.parametrize("kind", ["rfcn", "faster_rcnn", "fpn", "rfcn_plain", "faster_rcnn_plain"])
 def test_detector_onnx_same_detections(kind, tmp_path):
     import mxnet as mx
     from dcn.detection.inference import detect
     from dcn.detection.params import detect_params
     from dcn.deploy.pipeline import OnnxDetector
-    cfg, net = _export(kind, tmp_path, seed=4)
+    plain = kind.endswith("_plain")  # the baselines: _contrib_PSROIPooling / ROIPooling heads
+    kind = kind.replace("_plain", "")
+    cfg, net = _export(kind, tmp_path, seed=4, plain=plain)
     meta = json.loads((tmp_path / f"{kind}-meta.json").read_text())
     assert meta["format"] == "onnx" and set(meta["graphs"]) == {"body", "head"}
     onnx_det = OnnxDetector(tmp_path / kind)

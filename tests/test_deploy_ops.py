@@ -105,3 +105,23 @@ def test_unsupported_op_names_op_and_node(mx):
     sym = mx.sym.LeakyReLU(mx.sym.var("data"), act_type="elu", name="act9")
     with pytest.raises(UnsupportedOpError, match=r"LeakyReLU node 'act9': act_type 'elu'"):
         convert_symbol(json.loads(sym.tojson()), {}, {"data": (1, 4)})
+
+
+@pytest.mark.parametrize("pooled, group", [(7, 7), (3, 3), (4, 2)])
+def test_plain_psroi_pooling(mx, pooled, group):
+    """The plain R-FCN baseline's _contrib_PSROIPooling (integer cells, summed-area table) vs MXNet."""
+    import json
+    from dcn.deploy.convert import convert_symbol
+    rng = np.random.default_rng(4)
+    od, r = 3, 20
+    data = rng.normal(0, 50, (1, od * group * group, 13, 17)).astype("f4")
+    x1, y1 = rng.uniform(-40, 250, r), rng.uniform(-40, 200, r)
+    rois = np.stack([np.zeros(r), x1, y1, x1 + rng.uniform(0, 120, r), y1 + rng.uniform(0, 120, r)], 1).astype("f4")
+    rois[0, 1:] = [10.5, 2.5, 30.5, 20.5]
+    kw = dict(spatial_scale=0.0625, output_dim=od, pooled_size=pooled, group_size=group)
+    sym = mx.sym.contrib.PSROIPooling(mx.sym.var("data"), mx.sym.var("rois"), **kw)
+    ref = mx.nd.contrib.PSROIPooling(mx.nd.array(data), mx.nd.array(rois), **kw).asnumpy()
+    model = convert_symbol(json.loads(sym.tojson()), {}, {"data": (1, data.shape[1], "h", "w"), "rois": ("r", 5)})
+    out = run_ort(model, {"data": data, "rois": rois})
+    assert (ref == 0).any()  # some bins outside the map
+    np.testing.assert_allclose(out, ref, atol=1e-4)

@@ -70,6 +70,14 @@ def _deformable_psroi(g: GraphBuilder, n: Node, ctx: Context) -> Out:
     return psroi_pool(g, n.inputs[0], n.inputs[1], trans, p, ncls, hint=n.name, impl=ctx.options.psroi_impl)
 
 
+@translates("_contrib_PSROIPooling")
+def _plain_psroi(g: GraphBuilder, n: Node, ctx: Context) -> Out:
+    from .roi_ops import PlainPSROIAttrs, plain_psroi_pool
+    p = PlainPSROIAttrs(float(n.attr("spatial_scale")), int(n.attr("output_dim")), int(n.attr("group_size", 0))
+                        or int(n.attr("pooled_size")), int(n.attr("pooled_size")))
+    return plain_psroi_pool(g, n.inputs[0], n.inputs[1], p, hint=n.name)
+
+
 @translates("ROIPooling")
 def _roi_pooling(g: GraphBuilder, n: Node, ctx: Context) -> Out:
     # ONNX MaxRoiPool follows Caffe's ROIPooling as MXNet does (rounded box * scale, floor/ceil bins)
