@@ -105,3 +105,11 @@ def test_segmentation_demo_without_mxnet(tmp_path, image):
         proc = _demo(tmp_path / "deeplab.onnx", image, tmp_path / runtime, "--runtime", runtime)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert (tmp_path / runtime / "scene_seg.png").is_file() and (tmp_path / runtime / "scene_overlay.png").is_file()
+
+
+def test_deploy_modules_import_without_mxnet():
+    code = (BLOCK_MXNET + "import dcn.deploy.convert, dcn.deploy.mx_ops, dcn.deploy.deform_ops, dcn.deploy.roi_ops, "
+            "dcn.deploy.runtime, dcn.deploy.openvino_ext, dcn.deploy.pipeline, dcn.deploy.demo\n"
+            "assert sys.modules.get('mxnet') is None\nprint('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -150,3 +150,20 @@ def test_detector_openvino_same_detections(tmp_path):
     dets = OnnxDetector(tmp_path / "rfcn", runtime="openvino").detect(data, im_info)
     assert len(ref) > 0 and dets.shape == ref.shape
     np.testing.assert_allclose(dets[:, 1:], ref[:, 1:], rtol=1e-4, atol=1e-3)
+
+
+def test_fpn_head_with_empty_levels(tmp_path):
+    """RoIs of one pyramid level only: the other levels get a throw-away RoI, the outputs are MXNet's."""
+    import mxnet as mx
+    from mxnet import autograd
+    from dcn.deploy.pipeline import OnnxDetector, assign_levels
+    _, net = _export("fpn", tmp_path, seed=5)
+    det = OnnxDetector(tmp_path / "fpn")
+    rois = np.array([[2, 3, 22, 25], [10, 0, 60, 63], [40, 30, 100, 90]], np.float32)
+    assert set(assign_levels(rois).tolist()) == {2}
+    _, data = _synthetic_val(0)
+    feats = det.body({"data": data})[:4]
+    with autograd.predict_mode():
+        ref = [o.asnumpy() for o in net.head_forward(net(mx.nd.array(data))[0], mx.nd.array(rois))]
+    for a, b in zip(det._head(feats, rois), ref):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-5
