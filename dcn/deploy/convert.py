@@ -96,24 +96,46 @@ def convert_symbol(symbol: dict, params: Mapping[str, np.ndarray], inputs: Mappi
     example input size (needed by a few translations, e.g. the PS RoI pooling class count).
     """
     from onnx import TensorProto, helper
-    from .mx_ops import TRANSLATIONS
-
-    ctx = Context(options or ConvertOptions(), params, dict(shapes or {}))
     g = GraphBuilder()
+    for nm in inputs:
+        g.fresh(nm)
+    heads = convert_into(g, symbol, params, {nm: nm for nm in inputs}, shapes, options)
+    nodes = symbol["nodes"]
+    ranks = [_rank(shapes or {}, nodes[i]["name"], j) for i, j, *_ in symbol["heads"]]
+    names = list(output_names) if output_names else (
+        ["output"] if len(heads) == 1 else [f"output{i}" for i in range(len(heads))])
+    if len(names) != len(heads):
+        raise ValueError(f"{len(names)} output names for {len(heads)} graph outputs")
+    graph_inputs = [helper.make_tensor_value_info(nm, TensorProto.FLOAT, list(dims)) for nm, dims in inputs.items()]
+    graph_outputs = []
+    for head, out, rank in zip(heads, names, ranks):
+        g.op("Identity", [head], out_names=[out])
+        graph_outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None] * rank))
+    model = g.model(graph_inputs, graph_outputs, name)
+    logger.info("converted %d MXNet nodes to %d ONNX nodes", len(nodes), len(g.nodes))
+    return model
+
+
+def convert_into(g: GraphBuilder, symbol: dict, params: Mapping[str, np.ndarray], inputs: Mapping[str, str],
+                 shapes: Optional[Mapping[str, tuple]] = None, options: Optional[ConvertOptions] = None
+                 ) -> List[str]:
+    """Add the nodes of ``symbol`` to ``g``; ``inputs``: MXNet input name -> tensor of ``g`` feeding it.
+    Returns the tensors of the symbol's outputs. Parameters become initializers (renamed if taken)."""
+    from .mx_ops import TRANSLATIONS
+    ctx = Context(options or ConvertOptions(), params, dict(shapes or {}))
     nodes = symbol["nodes"]
     tensors: List[List[str]] = []
-    graph_inputs = []
-    for idx, raw in enumerate(nodes):
+    for raw in nodes:
         op, nm = raw["op"], raw["name"]
         if op == "null":
             if nm in inputs:
-                graph_inputs.append(helper.make_tensor_value_info(nm, TensorProto.FLOAT, list(inputs[nm])))
+                tensors.append([inputs[nm]])
             elif nm in params:
-                g.initializers[nm] = np.asarray(params[nm], np.float32)
-                g.fresh(nm)
+                name = g.fresh(nm)
+                g.initializers[name] = np.asarray(params[nm], np.float32)
+                tensors.append([name])
             else:
                 raise KeyError(f"graph variable {nm!r} is neither an input {sorted(inputs)} nor a parameter")
-            tensors.append([nm])
             continue
         node = Node(op, nm, raw.get("attrs", raw.get("param", {})) or {},
                     [tensors[i][j] for i, j, *_ in raw["inputs"]],
@@ -124,19 +146,7 @@ def convert_symbol(symbol: dict, params: Mapping[str, np.ndarray], inputs: Mappi
                                      f"(translated: {', '.join(sorted(TRANSLATIONS))})")
         out = fn(g, node, ctx)
         tensors.append([out] if isinstance(out, str) else list(out))
-    heads = [tensors[i][j] for i, j, *_ in symbol["heads"]]
-    ranks = [_rank(ctx.shapes, nodes[i]["name"], j) for i, j, *_ in symbol["heads"]]
-    names = list(output_names) if output_names else (
-        ["output"] if len(heads) == 1 else [f"output{i}" for i in range(len(heads))])
-    if len(names) != len(heads):
-        raise ValueError(f"{len(names)} output names for {len(heads)} graph outputs")
-    graph_outputs = []
-    for head, out, rank in zip(heads, names, ranks):
-        g.op("Identity", [head], out_names=[out])
-        graph_outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None] * rank))
-    model = g.model(graph_inputs, graph_outputs, name)
-    logger.info("converted %d MXNet nodes to %d ONNX nodes", len(nodes), len(g.nodes))
-    return model
+    return [tensors[i][j] for i, j, *_ in symbol["heads"]]
 
 
 def _rank(shapes: Mapping[str, tuple], name: str, j: int) -> int:

@@ -91,7 +91,7 @@ def _batch_norm(g: GraphBuilder, n: Node, ctx: Context) -> Out:
         raise n.unsupported(f"axis {n.attr('axis')} (only 1)")
     x, gamma, beta, mean, var = n.inputs[:5]
     if n.attr("fix_gamma", True):  # MXNet ignores gamma then (uses 1)
-        gamma = g.const(np.ones_like(ctx.params[gamma]), f"{n.name}_ones")
+        gamma = g.const(np.ones_like(ctx.params[n.input_nodes[1]]), f"{n.name}_ones")
     return g.op("BatchNormalization", [x, gamma, beta, mean, var], n.name, epsilon=float(n.attr("eps", 1e-3)))
 
 
