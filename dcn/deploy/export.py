@@ -9,6 +9,9 @@
   export; FPN: body (-> P2..P5, logits, deltas, anchors) and one head of ``p2..p5`` and the RoIs of each
   level ``rois_p2..rois_p5`` (each (Ri, 5), at least one row) -> cls_score, bbox_pred of the RoIs in level
   order. Proposals, the level assignment and NMS are NumPy steps (:mod:`dcn.deploy.pipeline`).
+* Detectors also get ``PREFIX.onnx``, the whole detector in one graph (``dcn.deploy.e2e``): ``data``,
+  ``im_info`` (1, 3) -> ``detections`` (K, 6) [class, score, x1, y1, x2, y2] in original pixels (not with
+  TEST.USE_SOFTNMS / BBOX_AVERAGING, which stay NumPy steps).
 * ``PREFIX-meta.json``: network kind, graph files and their inputs/outputs, and what the NumPy steps
   need (test scale, pixel means, detection parameters, class names).
 
@@ -142,20 +145,49 @@ def export_onnx(net, prefix: PathLike, image_size: Tuple[int, int] = (128, 160),
     kind, specs = graph_specs(net)
     examples = example_shapes(net, kind, image_size)
     options = ConvertOptions(emulate_v1=border_rule == "v1", psroi_impl=psroi_impl)
-    written = {}
+    written, traced = {}, {}
     for name, (block, inputs, outputs, dims) in specs.items():
         sym, arrays = trace(block, inputs)
         shapes = internal_shapes(sym, examples[name])
+        traced[name] = (json.loads(sym.tojson()), arrays, shapes, sym.infer_shape_partial(**examples[name])[1])
         model = convert_symbol(json.loads(sym.tojson()), arrays, dims, outputs, shapes, options, name=f"{kind}_{name}")
         onnx.checker.check_model(model)
         path = Path(f"{prefix}.onnx") if name == "net" else Path(f"{prefix}_{name}.onnx")
         onnx.save(model, str(path))
         written[name] = {"file": path.name, "inputs": list(inputs), "outputs": [o.name for o in model.graph.output]}
         logger.info("wrote %s (%d nodes)", path, len(model.graph.node))
+    if kind in ("rfcn", "faster_rcnn", "fpn"):
+        e2e = _end_to_end(kind, specs, traced, (meta_extra or {}).get("detect"), options)
+        if e2e is not None:
+            onnx.save(e2e, f"{prefix}.onnx")
+            written["end2end"] = {"file": Path(f"{prefix}.onnx").name, "inputs": ["data", "im_info"],
+                                  "outputs": ["detections"]}
+            logger.info("wrote %s.onnx (%d nodes): data, im_info -> detections", prefix, len(e2e.graph.node))
     meta = {"format": "onnx", "network": kind, "class": type(net).__name__, "graphs": written,
             "border_rule": border_rule, "example_image_size": list(image_size), **(meta_extra or {})}
     atomic_write_text(f"{prefix}-meta.json", json.dumps(meta, indent=2) + "\n")
     return written
+
+
+def _end_to_end(kind: str, specs: Dict[str, GraphSpec], traced: dict, detect: Optional[dict], options):
+    """The one-graph detector (``dcn.deploy.e2e``), or None (logged) where it does not apply."""
+    import onnx
+    from .e2e import detector_graph
+    from .pipeline import DetectSettings
+    if detect is None:
+        logger.info("no detection parameters (meta_extra['detect']): %s_body/_head only, no end-to-end graph", kind)
+        return None
+    settings = DetectSettings.from_dict(detect)
+    body, head = traced["body"], traced["head"]
+    agnostic = tuple(head[3][1])[1] == 4  # bbox_pred (R, 4): one box per RoI
+    try:
+        model = detector_graph(kind, body[:3], head[:3], specs["body"][1], specs["body"][2], specs["head"][1],
+                               settings, agnostic, options)
+    except NotImplementedError as err:
+        logger.warning("no end-to-end graph: %s", err)
+        return None
+    onnx.checker.check_model(model)
+    return model
 
 
 def config_meta(cfg, kind: str) -> dict:

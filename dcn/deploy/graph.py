@@ -52,6 +52,10 @@ class GraphBuilder:
     def scalar(self, value: float, hint: str = "scalar") -> str:
         return self.const(np.asarray(value, np.float32), hint)
 
+    def scalar_1d(self, value: float, hint: str = "scalar") -> str:
+        """A float32 tensor of shape (1,)."""
+        return self.const(np.asarray([value], np.float32), hint)
+
     def shape_dims(self, x: str, start: int, end: int, hint: str = "dims") -> str:
         """``Shape(x)[start:end]`` (int64, 1-D)."""
         return self.op("Shape", [x], hint, start=start, end=end)
