@@ -167,7 +167,10 @@ def _with_batch_index(rois: np.ndarray) -> np.ndarray:
 class OnnxDetector:
     """R-FCN, Faster R-CNN 2fc or FPN from an ONNX export (body + head graphs + NumPy steps)."""
 
-    def __init__(self, prefix: PathLike, runtime: str = "onnxruntime", threads: int = 1) -> None:
+    def __init__(self, prefix: PathLike, runtime: str = "onnxruntime", threads: int = 1,
+                 end_to_end: Optional[bool] = None) -> None:
+        """``end_to_end``: detect with the one-graph ``PREFIX.onnx`` (default: when the export has it)
+        rather than body + head graphs and the NumPy steps (``raw_detections`` always uses those)."""
         meta, folder = read_meta(prefix)
         self.kind = meta["network"]
         if self.kind not in ("rfcn", "faster_rcnn", "fpn"):
@@ -180,6 +183,12 @@ class OnnxDetector:
         self.body: Session = open_session(folder / graphs["body"]["file"], runtime, threads)
         self.head: Session = open_session(folder / graphs["head"]["file"], runtime, threads)
         self.levels = [n for n in graphs["head"]["inputs"] if not n.startswith("rois")]
+        if end_to_end and "end2end" not in graphs:
+            raise ValueError(f"{prefix}: the export has no end-to-end graph (TEST.USE_SOFTNMS / BBOX_AVERAGING, "
+                             "or exported without detection parameters)")
+        self.end_to_end = bool("end2end" in graphs if end_to_end is None else end_to_end)
+        self.full: Optional[Session] = (open_session(folder / graphs["end2end"]["file"], runtime, threads)
+                                        if self.end_to_end else None)
 
     def raw_detections(self, data: np.ndarray, im_info: np.ndarray,
                        proposals: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -221,6 +230,9 @@ class OnnxDetector:
 
     def detect(self, data: np.ndarray, im_info: np.ndarray) -> np.ndarray:
         """Detections (K, 6) of one prepared image (``data`` (1, 3, H, W), ``im_info`` (h, w, scale))."""
+        if self.full is not None:
+            info = np.asarray(im_info, np.float32).reshape(1, -1)[:, :3]
+            return self.full({"data": data, "im_info": info})[0]
         return postprocess(*self.raw_detections(data, im_info), self.settings)
 
     def prepare(self, img_bgr: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
