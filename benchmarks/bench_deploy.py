@@ -10,9 +10,10 @@ configs) is built with random weights (``_random_weights``: activations O(1), of
 wall-clock ms after one warm-up, the three runtimes interleaved (``benchmarks.cases.interleaved_medians``):
 
 * DeepLab: the graph forward (``data`` -> class scores);
-* detectors: the whole ``detect`` of one prepared image: body, proposals (NumPy greedy NMS in both),
-  head, box decoding, per-class NMS (MXNet: ``dcn.detection.inference.detect``; ONNX:
-  ``dcn.deploy.pipeline.OnnxDetector.detect``).
+* detectors: the whole ``detect`` of one prepared image: body, proposals, head, box decoding, per-class
+  NMS (MXNet: ``dcn.detection.inference.detect``, NumPy greedy NMS for the proposals; ONNX Runtime and
+  OpenVINO: the one-graph ``PREFIX.onnx``, everything in the graph; "ORT split": ONNX Runtime on the body
+  and head graphs with the NumPy steps of ``dcn.deploy.pipeline``).
 
 The agreement column: max |ONNX Runtime - MXNet| of the scores (DeepLab), or the detection counts
 and, pairing each MXNet detection with its nearest ONNX one of the same class, the largest score
@@ -116,11 +117,14 @@ def bench_network(kind: str, cfg_path: str, image_hw, threads: int, repeats: int
         im_info = np.array([h, w, 1.0], np.float32)
         data, info = mx.nd.array(x), mx.nd.array(im_info[None])
         fns["mxnet"] = lambda: detect(net, data, info, params)
-        for rt in runtimes:
-            det = OnnxDetector(folder / kind, rt, threads)
+        for rt in runtimes:  # the one graph PREFIX.onnx (proposals and NMS in the graph)
+            det = OnnxDetector(folder / kind, rt, threads, end_to_end=True)
             fns[rt] = (lambda d=det: d.detect(x, im_info))
-        ref, got = fns["mxnet"](), fns["onnxruntime"]()
-        agree = f"{len(ref)} vs {len(got)} detections, " + match_detections(ref, got)
+        split = OnnxDetector(folder / kind, "onnxruntime", threads, end_to_end=False)
+        fns["onnxruntime_split"] = lambda: split.detect(x, im_info)  # body + head graphs, NumPy steps
+        ref = fns["mxnet"]()
+        agree = "; ".join(f"{name} {len(got)} / {len(ref)} detections, " + match_detections(ref, got)
+                          for name, got in (("one graph", fns["onnxruntime"]()), ("split", fns["onnxruntime_split"]())))
     LOG.info("%s agreement: %s", kind, agree)
     ms = interleaved_medians(fns, repeats)
     LOG.info("%s: %s", kind, ms)
@@ -210,9 +214,11 @@ def main() -> None:
     v = peers.versions()
     header = (f"bench_deploy: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
               f"onnxruntime {v['onnxruntime']}, openvino {v['openvino']}; median ms per image")
-    table = markdown_table(["network", "image", "MXNet", "ONNX Runtime", "OpenVINO", "ORT / MXNet", "agreement"],
+    table = markdown_table(["network", "image", "MXNet", "ONNX Runtime", "ORT split", "OpenVINO", "ORT / MXNet",
+                            "agreement (ONNX Runtime vs MXNet)"],
                            [[f"{r['network']} ({r['config']})", r["image"], fmt(r["ms"]["mxnet"]),
-                             fmt(r["ms"].get("onnxruntime")), fmt(r["ms"].get("openvino")),
+                             fmt(r["ms"].get("onnxruntime")), fmt(r["ms"].get("onnxruntime_split")),
+                             fmt(r["ms"].get("openvino")),
                              fmt(r["ms"]["onnxruntime"] / r["ms"]["mxnet"], "{:.2f}"), r["agreement"]]
                             for r in rows], right_from=1)
     report(header, table, rows, args.json)
