@@ -8,7 +8,8 @@
   anchors) and ``PREFIX_head.onnx`` (``feat``, ``rois`` (R, 5) -> cls_score, bbox_pred), as the MXNet
   export; FPN: body (-> P2..P5, logits, deltas, anchors) and one head of ``p2..p5`` and the RoIs of each
   level ``rois_p2..rois_p5`` (each (Ri, 5), at least one row) -> cls_score, bbox_pred of the RoIs in level
-  order. Proposals, the level assignment and NMS are NumPy steps (:mod:`dcn.deploy.pipeline`).
+  order. With these split graphs, proposals, the level assignment and NMS are NumPy steps
+  (:mod:`dcn.deploy.pipeline`).
 * Detectors also get ``PREFIX.onnx``, the whole detector in one graph (``dcn.deploy.e2e``): ``data``,
   ``im_info`` (1, 3) -> ``detections`` (K, 6) [class, score, x1, y1, x2, y2] in original pixels (not with
   TEST.USE_SOFTNMS / BBOX_AVERAGING, which stay NumPy steps).

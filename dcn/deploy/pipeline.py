@@ -7,8 +7,8 @@ per-class NMS, as ``dcn.detection.inference.detect`` and ``deeplab.inference`` d
     seg = OnnxSegmenter("out/deeplab")
     labels = seg.predict_labels(img_bgr)   # (H, W) uint8
 
-Proposal generation and NMS stay in Python rather than in the graph: our NMS keeps the
-py-faster-rcnn order and ties, ``box_decode`` clips log sizes, and the RoI count varies per image.
+``OnnxDetector`` runs the one-graph ``PREFIX.onnx`` (:mod:`dcn.deploy.e2e`, the same steps as graph ops)
+when the export has it, else these NumPy steps on the body + head graphs (always for Soft-NMS).
 Not supported here: TEST.BBOX_AVERAGING (second head pass), the class-aware RPN variant.
 """
 from __future__ import annotations
