@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deploy_cases import needs_onnx, run_ort, value_info
+from deploy_cases import needs_onnx, needs_openvino, run_ort, value_info
 
 pytestmark = needs_onnx
 
@@ -125,3 +125,26 @@ def test_plain_psroi_pooling(mx, pooled, group):
     out = run_ort(model, {"data": data, "rois": rois})
     assert (ref == 0).any()  # some bins outside the map
     np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+@needs_openvino
+@pytest.mark.parametrize("bias, mask", [(True, True), (False, False), (True, False)])
+def test_openvino_deform_conv_extension(tmp_path, bias, mask):
+    """OpenVINO reads DeformConv-19 through dcn.deploy.openvino_ext (with or without bias / mask) = ORT."""
+    import onnx
+    from dcn.deploy.deform_ops import ConvAttrs, deform_conv
+    from dcn.deploy.graph import GraphBuilder
+    from dcn.deploy.runtime import open_session
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1, 4, 7, 9)).astype("f4")
+    off = rng.normal(0, 2, (1, 2 * 2 * 9, 4, 5)).astype("f4")
+    m = rng.uniform(0, 2, (1, 2 * 9, 4, 5)).astype("f4")
+    g = GraphBuilder()
+    y = deform_conv(g, "x", "off", g.const(rng.normal(size=(6, 2, 3, 3)), "w"),
+                    g.const(rng.normal(size=6), "b") if bias else None, "mask" if mask else None,
+                    ConvAttrs((3, 3), (2, 2), (1, 1), (1, 1), groups=2, deformable_groups=2), emulate_v1=False)
+    feeds = {"x": x, "off": off, **({"mask": m} if mask else {})}
+    onnx.save(g.model([value_info(n, 4) for n in feeds], [value_info(y, 4)]), str(tmp_path / "dc.onnx"))
+    ref = open_session(tmp_path / "dc.onnx")(feeds)[0]
+    out = open_session(tmp_path / "dc.onnx", "openvino")(feeds)[0]
+    assert np.abs(out - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
