@@ -6,7 +6,8 @@
     python -m benchmarks.bench_deploy --map-cfg CFG --map-params P   # border rules: val mAP, MXNet vs ONNX
 
 Each network (DeepLab, R-FCN, Faster R-CNN 2fc, FPN; ``--full``: the ResNet-101 COCO / Cityscapes
-configs) is built with random weights (``_random_weights``: activations O(1), offsets of about a pixel) and exported with ``dcn.deploy.export`` (DCNv1 rule kept exactly). Per image, median
+configs) is built with random weights (``_random_weights``: activations O(1), offsets of about a pixel) and
+exported with ``dcn.deploy.export`` (DCNv1 rule kept exactly). Per image, median
 wall-clock ms after one warm-up, the three runtimes interleaved (``benchmarks.cases.interleaved_medians``):
 
 * DeepLab: the graph forward (``data`` -> class scores);
@@ -108,7 +109,8 @@ def bench_network(kind: str, cfg_path: str, image_hw, threads: int, repeats: int
         for rt in runtimes:
             sess = open_session(folder / "deeplab.onnx", rt, threads)
             fns[rt] = (lambda s=sess: s({"data": x})[0])
-        agree = f"max abs {np.abs(fns['onnxruntime']() - mxnet_fn()).max():.1e} (|scores| <= {np.abs(mxnet_fn()).max():.2g})"
+        ref = mxnet_fn()
+        agree = f"max abs {np.abs(fns['onnxruntime']() - ref).max():.1e} (|scores| <= {np.abs(ref).max():.2g})"
     else:
         from dcn.detection.inference import detect
         from dcn.detection.params import detect_params

@@ -14,7 +14,8 @@ round-half-away, ``* scale - 0.5``, size >= 0.1), bin starts with the offsets, `
 samples per bin, contrib's validity (-0.5 <= x <= W - 0.5) and clamp to [0, W-1], then one
 ``GridSample`` (bilinear, align_corners) per position-sensitive group cell on that cell's
 channels, masked sum over the samples and division by the valid count (0 when none).
-``GridSample`` variant: one sampling per (class, group cell) batch. Limitation: one image (data batch 1); the RoIs' batch index is not read.
+``GridSample`` variant: one sampling per (class, group cell) batch. Limitation: one image (data batch 1); the
+RoIs' batch index is not read.
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
 """Detections or segmentation from an ONNX export, without MXNet.
 
-    python -m dcn.deploy.demo --onnx out/rfcn_body.onnx --image I.jpg [--runtime onnxruntime|openvino]
+    python -m dcn.deploy.demo --onnx out/rfcn.onnx --image I.jpg [--runtime onnxruntime|openvino]
                               [--out demo_out] [--thresh 0.5] [--threads 1]
 
 ``--onnx`` is any ``.onnx`` file of the export (or its prefix); ``PREFIX-meta.json`` beside it says
 which network it is. Detectors run the one-graph ``PREFIX.onnx`` when the export has it, else the
-body + head graphs with the NumPy steps (``dcn.deploy.pipeline.OnnxDetector``). Detectors write ``<stem>_det.png`` (boxes scoring >= thresh, drawn as
+body + head graphs with the NumPy steps (``dcn.deploy.pipeline.OnnxDetector``). Detectors write
+``<stem>_det.png`` (boxes scoring >= thresh, drawn as
 ``python -m rfcn.demo`` / ``fpn.demo`` draw them), DeepLab ``<stem>_seg.png`` and
 ``<stem>_overlay.png`` (as ``python -m deeplab.demo``). The drawing code mirrors those demos
 because their modules import MXNet.

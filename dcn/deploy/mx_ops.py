@@ -193,13 +193,11 @@ def _reshape(g: GraphBuilder, n: Node, ctx: Context) -> Out:
     shape = tuple(n.attr("shape", ()))
     if n.attr("reverse", False):
         raise n.unsupported("reverse=True")
-    if any(d < -1 for d in shape):  # -2/-3/-4 need the input shape: resolved at the example size
-        in_shape = ctx.shape_of(n, 0)
+    if any(d < -1 for d in shape):  # -2/-3/-4: the output shape at the example size (fixes every axis)
         out = ctx.shapes.get(f"{n.name}_output")
         if out is None:
-            raise n.unsupported(f"shape {shape} with special codes needs shapes=")
+            raise n.unsupported(f"shape {shape} with special codes -2/-3/-4 needs shapes= (the example size)")
         shape = tuple(out)
-        del in_shape
     return g.op("Reshape", [n.inputs[0], g.ints(shape, f"{n.name}_shape")], n.name)
 
 
