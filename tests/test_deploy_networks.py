@@ -172,3 +172,11 @@ def test_fpn_head_with_empty_levels(tmp_path):
         ref = [o.asnumpy() for o in net.head_forward(net(mx.nd.array(data))[0], mx.nd.array(rois))]
     for a, b in zip(det._head(feats, rois), ref):
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-5
+
+
+def test_segmentation_class_names_match_deeplab():
+    from dcn.config import load_config
+    from dcn.deploy.export import _segmentation_classes
+    from deeplab.data import class_names
+    cfg = load_config(ROOT / CFGS["deeplab"])
+    assert _segmentation_classes(cfg) == tuple(class_names(cfg))

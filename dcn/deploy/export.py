@@ -191,6 +191,21 @@ def _end_to_end(kind: str, specs: Dict[str, GraphSpec], traced: dict, detect: Op
     return model
 
 
+def _segmentation_classes(cfg) -> Tuple[str, ...]:
+    """``deeplab.data.class_names`` from ``dcn.data`` alone (``dcn`` does not import the task packages)."""
+    d = cfg.dataset
+    if d.dataset == "synthetic":
+        from dcn.data.synthetic import SEG_CLASSES
+        return tuple(SEG_CLASSES)
+    if d.dataset == "PascalVOC":
+        from dcn.data import VOC_SEG_CLASSES
+        return tuple(VOC_SEG_CLASSES)
+    if d.dataset == "CityScape":
+        from dcn.data import CITYSCAPES_CLASSES
+        return tuple(CITYSCAPES_CLASSES)
+    return tuple(f"class{i}" for i in range(d.NUM_CLASSES))
+
+
 def config_meta(cfg, kind: str) -> dict:
     """What the NumPy steps of :mod:`dcn.deploy.pipeline` need from the experiment config."""
     import dataclasses
@@ -203,8 +218,7 @@ def config_meta(cfg, kind: str) -> dict:
         meta["detect"] = dataclasses.asdict(detect_params(cfg))
         meta["class_names"] = list(class_names(cfg))
     elif kind == "deeplab":
-        from deeplab.data import class_names
-        meta["class_names"] = list(class_names(cfg))
+        meta["class_names"] = list(_segmentation_classes(cfg))
         meta["dataset"] = cfg.dataset.dataset
     return meta
 
