@@ -13,8 +13,9 @@ wall-clock ms after one warm-up, the three runtimes interleaved (``benchmarks.ca
 * DeepLab: the graph forward (``data`` -> class scores);
 * detectors: the whole ``detect`` of one prepared image: body, proposals, head, box decoding, per-class
   NMS (MXNet: ``dcn.detection.inference.detect``, NumPy greedy NMS for the proposals; ONNX Runtime and
-  OpenVINO: the one-graph ``PREFIX.onnx``, everything in the graph; "ORT split": ONNX Runtime on the body
-  and head graphs with the NumPy steps of ``dcn.deploy.pipeline``).
+  OpenVINO: the one-graph ``PREFIX.onnx``, everything in the graph, or the split graphs where the config
+  uses Soft-NMS (no one graph then); "ORT split": ONNX Runtime on the body and head graphs with the NumPy
+  steps of ``dcn.deploy.pipeline``).
 
 The agreement column: max |ONNX Runtime - MXNet| of the scores (DeepLab), or the detection counts
 and, pairing each MXNet detection with its nearest ONNX one of the same class, the largest score
@@ -119,14 +120,18 @@ def bench_network(kind: str, cfg_path: str, image_hw, threads: int, repeats: int
         im_info = np.array([h, w, 1.0], np.float32)
         data, info = mx.nd.array(x), mx.nd.array(im_info[None])
         fns["mxnet"] = lambda: detect(net, data, info, params)
-        for rt in runtimes:  # the one graph PREFIX.onnx (proposals and NMS in the graph)
-            det = OnnxDetector(folder / kind, rt, threads, end_to_end=True)
+        for rt in runtimes:  # the one graph PREFIX.onnx (proposals and NMS in the graph) when there is one
+            det = OnnxDetector(folder / kind, rt, threads)
             fns[rt] = (lambda d=det: d.detect(x, im_info))
-        split = OnnxDetector(folder / kind, "onnxruntime", threads, end_to_end=False)
-        fns["onnxruntime_split"] = lambda: split.detect(x, im_info)  # body + head graphs, NumPy steps
+        one_graph = det.end_to_end
         ref = fns["mxnet"]()
+        checks = [("one graph" if one_graph else "split (Soft-NMS: no one graph)", fns["onnxruntime"]())]
+        if one_graph:
+            split = OnnxDetector(folder / kind, "onnxruntime", threads, end_to_end=False)
+            fns["onnxruntime_split"] = lambda: split.detect(x, im_info)  # body + head graphs, NumPy steps
+            checks.append(("split", fns["onnxruntime_split"]()))
         agree = "; ".join(f"{name} {len(got)} / {len(ref)} detections, " + match_detections(ref, got)
-                          for name, got in (("one graph", fns["onnxruntime"]()), ("split", fns["onnxruntime_split"]())))
+                          for name, got in checks)
     LOG.info("%s agreement: %s", kind, agree)
     ms = interleaved_medians(fns, repeats)
     LOG.info("%s: %s", kind, ms)
