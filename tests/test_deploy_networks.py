@@ -38,12 +38,14 @@ PLAIN = {"rfcn": ["network.num_deformable_layers=0", "network.deformable_psroi=f
                          "network.plain_roi_pooling=max"]}
 
 
-def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1", plain: bool = False):
+def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1", plain: bool = False,
+            one_stage: bool = False):
     from dcn.checkpoint import build_network
     from dcn.checkpoint.tables import network_kind
     from dcn.config import load_config
     from dcn.deploy.export import config_meta, export_onnx
-    cfg = load_config(ROOT / CFGS[kind], PLAIN[kind] if plain else [])
+    cfg = load_config(ROOT / CFGS[kind], (PLAIN[kind] if plain else [])
+                      + (["symbol=resnet_v1_18_class_aware_rpn_dcn"] if one_stage else []))
     net = build_network(cfg)
     _randomise(net, seed)
     export_onnx(net, tmp_path / kind, (96, 128), border_rule, config_meta(cfg, network_kind(net)))
@@ -117,17 +119,20 @@ def test_backbone_onnx(tmp_path, backbone):
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-4 * max(1.0, np.abs(b).max())
 
 
-@pytest.mark.parametrize("kind", ["rfcn", "faster_rcnn", "fpn", "rfcn_plain", "faster_rcnn_plain"])
+@pytest.mark.parametrize("kind", ["rfcn", "faster_rcnn", "fpn", "rfcn_plain", "faster_rcnn_plain",
+                                  "rfcn_class_aware_rpn"])
 def test_detector_onnx_same_detections(kind, tmp_path):
     import mxnet as mx
     from dcn.detection.inference import detect
     from dcn.detection.params import detect_params
     from dcn.deploy.pipeline import OnnxDetector
     plain = kind.endswith("_plain")  # the baselines: _contrib_PSROIPooling / ROIPooling heads
-    kind = kind.replace("_plain", "")
-    cfg, net = _export(kind, tmp_path, seed=4, plain=plain)
+    one_stage = kind.endswith("_class_aware_rpn")  # the class-aware RPN: no head
+    kind = kind.replace("_plain", "").replace("_class_aware_rpn", "")
+    cfg, net = _export(kind, tmp_path, seed=4, plain=plain, one_stage=one_stage)
     meta = json.loads((tmp_path / f"{kind}-meta.json").read_text())
-    assert meta["format"] == "onnx" and set(meta["graphs"]) == {"body", "head", "end2end"}
+    assert meta["format"] == "onnx" and set(meta["graphs"]) == ({"body", "end2end"} if one_stage else
+                                                                {"body", "head", "end2end"})
     onnx_det = OnnxDetector(tmp_path / kind, end_to_end=False)  # body + head graphs, NumPy proposals and NMS
     one_graph = OnnxDetector(tmp_path / kind)  # PREFIX.onnx: proposals and NMS in the graph
     assert one_graph.end_to_end and not onnx_det.end_to_end

@@ -113,6 +113,13 @@ def detector_graph(kind: str, body: Graph, head: Graph, body_inputs: Sequence[st
     boxes = decode(g, deltas, g.op("Unsqueeze", [rois, g.ints([1])]), s.bbox_stds, "det_boxes")
     boxes = g.op("Div", [clip_boxes(g, boxes, height, width, "det_clipped"), scale])  # (R, K, 4)
     fg_probs = g.op("Slice", [probs, g.ints([1]), g.ints([1 << 30]), g.ints([1])])  # (R, C)
+    _final_nms(g, boxes, fg_probs, s, agnostic)
+    return _io(kind, g)
+
+
+def _final_nms(g: GraphBuilder, boxes: str, fg_probs: str, s, agnostic: bool) -> None:
+    """Per-class NMS with the score threshold, best first, ``max_per_image`` -> the ``detections`` output.
+    ``boxes`` (R, K, 4) in original pixels (K = 1: shared by the classes), ``fg_probs`` (R, C)."""
     thresh = g.scalar_1d(s.score_thresh)
     big = g.ints([1 << 30])
     scores_t = g.op("Transpose", [fg_probs], perm=[1, 0])  # (C, R)
@@ -140,10 +147,42 @@ def detector_graph(kind: str, body: Graph, head: Graph, body_inputs: Sequence[st
     dets = g.op("Concat", [g.op("Unsqueeze", [g.op("Cast", [g.op("Gather", [cls, order])], to=FLOAT), g.ints([1])]),
                            g.op("Unsqueeze", [best, g.ints([1])]), g.op("Gather", [box, order], axis=0)], axis=1)
     g.op("Identity", [dets], out_names=["detections"])
+
+
+def _io(kind: str, g: GraphBuilder):
+    from onnx import TensorProto, helper
     inputs = [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, "height", "width"]),
               helper.make_tensor_value_info("im_info", TensorProto.FLOAT, [1, 3])]
     return g.model(inputs, [helper.make_tensor_value_info("detections", TensorProto.FLOAT, [None, 6])],
                    f"{kind}_end2end")
+
+
+def class_aware_rpn_graph(body: Graph, body_inputs: Sequence[str], settings,
+                          options: Optional[ConvertOptions] = None):
+    """The class-aware RPN (one-stage R-FCN variant) in one graph: every anchor's (C+1)-way softmax, the
+    ``rpn_pre_nms_top_n`` best by foreground score, their boxes (unit stds, clipped, / scale), per-class
+    NMS (``dcn.detection.inference.raw_detections``, class-aware branch)."""
+    s = settings
+    if s.use_softnms or s.bbox_averaging:
+        raise NotImplementedError("the end-to-end graph has per-class NMS only: TEST.USE_SOFTNMS / BBOX_AVERAGING "
+                                  "need the body graph and dcn.deploy.pipeline")
+    g = GraphBuilder()
+    for nm in ("data", "im_info", "detections"):
+        g.fresh(nm)
+    logits, deltas, anchors = convert_into(g, body[0], body[1], {body_inputs[0]: "data"}, body[2], options)
+    info = g.op("Reshape", ["im_info", g.ints([3])])
+    height, width, scale = (g.op("Gather", [info, g.const(np.int64(k))]) for k in range(3))
+    probs = g.op("Softmax", [g.op("Squeeze", [logits, g.ints([0])])], "anchor_probs", axis=-1)  # (N, C+1)
+    fg = g.op("Sub", [g.scalar(1.0), g.op("Squeeze", [_col(g, probs, 0), g.ints([1])])], "anchor_fg")
+    n = _count(g, fg)
+    k = n if s.rpn_pre_nms_top_n <= 0 else g.op("Min", [n, g.ints([s.rpn_pre_nms_top_n])])
+    keep = g.op("TopK", [fg, k], "anchor_top", outputs=2, axis=0, largest=1, sorted=1)[1]
+    boxes = clip_boxes(g, decode(g, g.op("Squeeze", [deltas, g.ints([0])]), g.op("Squeeze", [anchors, g.ints([0])]),
+                                 (1.0, 1.0, 1.0, 1.0), "anchor_boxes"), height, width, "anchor_clipped")
+    boxes = g.op("Div", [g.op("Gather", [boxes, keep], axis=0), scale])
+    fg_probs = g.op("Slice", [g.op("Gather", [probs, keep], axis=0), g.ints([1]), g.ints([1 << 30]), g.ints([1])])
+    _final_nms(g, g.op("Unsqueeze", [boxes, g.ints([1])]), fg_probs, s, agnostic=True)
+    return _io("class_aware_rpn", g)
 
 
 def _head(g: GraphBuilder, kind: str, head: Graph, head_inputs: Sequence[str], feats: List[str], rois: str,

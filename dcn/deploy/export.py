@@ -4,7 +4,7 @@
                                     [--image-size H W] [--border-rule v1|onnx]
 
 * DeepLab, a backbone or any HybridBlock: ``PREFIX.onnx``, ``data`` (N, 3, H, W) -> the block's output.
-* R-FCN, Faster R-CNN 2fc: ``PREFIX_body.onnx`` (``data`` (1, 3, H, W) -> feature, RPN logits, deltas,
+* R-FCN, Faster R-CNN 2fc (class-aware RPN: the body alone): ``PREFIX_body.onnx`` (``data`` (1, 3, H, W) -> feature, RPN logits, deltas,
   anchors) and ``PREFIX_head.onnx`` (``feat``, ``rois`` (R, 5) -> cls_score, bbox_pred), as the MXNet
   export; FPN: body (-> P2..P5, logits, deltas, anchors) and one head of ``p2..p5`` and the RoIs of each
   level ``rois_p2..rois_p5`` (each (Ri, 5), at least one row) -> cls_score, bbox_pred of the RoIs in level
@@ -73,8 +73,8 @@ def graph_specs(net) -> Tuple[str, Dict[str, GraphSpec]]:
     image = {"data": (1, 3, "height", "width")}
     rois = ("rois", 5)
     if kind in ("rfcn", "faster_rcnn"):
-        if getattr(net.spec, "class_aware_rpn", False):
-            raise NotImplementedError("ONNX export of the class-aware RPN (one-stage) R-FCN variant is not written")
+        if getattr(net.spec, "class_aware_rpn", False):  # one stage: the RPN's (C+1)-way scores are the result
+            return kind, {"body": (RFCNBody(net), ["data"], ["rpn_logits", "rpn_deltas", "anchors"], image)}
         head = net.head
         return kind, {"body": (RFCNBody(net), ["data"], ["feat", "rpn_logits", "rpn_deltas", "anchors"], image),
                       "head": (head, ["feat", "rois"], ["cls_score", "bbox_pred"],
@@ -122,6 +122,8 @@ def example_shapes(net, kind: str, image_size: Tuple[int, int]) -> Dict[str, Dic
     x = mx.nd.zeros((1, 3, h, w))
     shapes = {"data": (1, 3, h, w)}
     if kind in ("rfcn", "faster_rcnn"):
+        if getattr(net.spec, "class_aware_rpn", False):
+            return {"body": shapes}
         with autograd.predict_mode():
             feat = net(x)[0]
         return {"body": shapes, "head": {"feat": feat.shape, "rois": (4, 5)}}
@@ -179,11 +181,16 @@ def _end_to_end(kind: str, specs: Dict[str, GraphSpec], traced: dict, detect: Op
         logger.info("no detection parameters (meta_extra['detect']): %s_body/_head only, no end-to-end graph", kind)
         return None
     settings = DetectSettings.from_dict(detect)
-    body, head = traced["body"], traced["head"]
-    agnostic = tuple(head[3][1])[1] == 4  # bbox_pred (R, 4): one box per RoI
+    body = traced["body"]
     try:
-        model = detector_graph(kind, body[:3], head[:3], specs["body"][1], specs["body"][2], specs["head"][1],
-                               settings, agnostic, options)
+        if "head" not in traced:
+            from .e2e import class_aware_rpn_graph
+            model = class_aware_rpn_graph(body[:3], specs["body"][1], settings, options)
+        else:
+            head = traced["head"]
+            agnostic = tuple(head[3][1])[1] == 4  # bbox_pred (R, 4): one box per RoI
+            model = detector_graph(kind, body[:3], head[:3], specs["body"][1], specs["body"][2], specs["head"][1],
+                                   settings, agnostic, options)
     except NotImplementedError as err:
         logger.warning("no end-to-end graph: %s", err)
         return None

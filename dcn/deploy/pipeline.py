@@ -9,7 +9,7 @@ per-class NMS, as ``dcn.detection.inference.detect`` and ``deeplab.inference`` d
 
 ``OnnxDetector`` runs the one-graph ``PREFIX.onnx`` (:mod:`dcn.deploy.e2e`, the same steps as graph ops)
 when the export has it, else these NumPy steps on the body + head graphs (always for Soft-NMS).
-Not supported here: TEST.BBOX_AVERAGING (second head pass), the class-aware RPN variant.
+Not supported here: TEST.BBOX_AVERAGING (second head pass).
 """
 from __future__ import annotations
 
@@ -181,8 +181,10 @@ class OnnxDetector:
             logger.warning("TEST.BBOX_AVERAGING is not part of the ONNX pipeline; detections without it")
         graphs = meta["graphs"]
         self.body: Session = open_session(folder / graphs["body"]["file"], runtime, threads)
-        self.head: Session = open_session(folder / graphs["head"]["file"], runtime, threads)
-        self.levels = [n for n in graphs["head"]["inputs"] if not n.startswith("rois")]
+        # no head: the class-aware RPN (one stage), whose anchors' (C+1)-way scores are the result
+        self.head: Optional[Session] = (open_session(folder / graphs["head"]["file"], runtime, threads)
+                                        if "head" in graphs else None)
+        self.levels = [n for n in graphs["head"]["inputs"] if not n.startswith("rois")] if self.head else []
         if end_to_end and "end2end" not in graphs:
             raise ValueError(f"{prefix}: the export has no end-to-end graph (TEST.USE_SOFTNMS / BBOX_AVERAGING, "
                              "or exported without detection parameters)")
@@ -197,6 +199,13 @@ class OnnxDetector:
         outs = self.body({"data": data})
         feats, (logits, deltas, anchors) = outs[:-3], outs[-3:]
         height, width, scale = (float(v) for v in np.asarray(im_info).reshape(-1)[:3])
+        if self.head is None:  # class-aware RPN: the best anchors by foreground score, their boxes
+            probs = softmax(logits[0], axis=-1)
+            fg = 1 - probs[:, 0]
+            top = min(s.rpn_pre_nms_top_n, len(fg)) if s.rpn_pre_nms_top_n > 0 else len(fg)
+            keep = np.argsort(-fg, kind="stable")[:top]
+            boxes = clip_boxes(decode_boxes(deltas[0], anchors[0], (1.0, 1.0, 1.0, 1.0)), height, width)
+            return boxes[keep] / scale, probs[keep]
         if proposals is None:
             fg = 1 - softmax(logits[0], axis=-1)[:, 0]
             rois = propose(anchors[0], fg, deltas[0], np.array([height, width, scale]), s)
