@@ -39,13 +39,13 @@ PLAIN = {"rfcn": ["network.num_deformable_layers=0", "network.deformable_psroi=f
 
 
 def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1", plain: bool = False,
-            one_stage: bool = False):
+            one_stage: bool = False, overrides=()):
     from dcn.checkpoint import build_network
     from dcn.checkpoint.tables import network_kind
     from dcn.config import load_config
     from dcn.deploy.export import config_meta, export_onnx
     cfg = load_config(ROOT / CFGS[kind], (PLAIN[kind] if plain else [])
-                      + (["symbol=resnet_v1_18_class_aware_rpn_dcn"] if one_stage else []))
+                      + (["symbol=resnet_v1_18_class_aware_rpn_dcn"] if one_stage else []) + list(overrides))
     net = build_network(cfg)
     _randomise(net, seed)
     export_onnx(net, tmp_path / kind, (96, 128), border_rule, config_meta(cfg, network_kind(net)))
@@ -122,6 +122,17 @@ def test_backbone_onnx(tmp_path, backbone):
 @pytest.mark.parametrize("kind", ["rfcn", "faster_rcnn", "fpn", "rfcn_plain", "faster_rcnn_plain",
                                   "rfcn_class_aware_rpn"])
 def test_detector_onnx_same_detections(kind, tmp_path):
+    _same_detections(kind, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["faster_rcnn", "rfcn"])
+@pytest.mark.parametrize("setting", ["TEST.USE_SOFTNMS=true", "TEST.BBOX_AVERAGING=true"])
+def test_detector_split_graphs_soft_nms_and_box_averaging(kind, setting, tmp_path):
+    """Soft-NMS and box averaging: no one graph, the split graphs + NumPy steps give MXNet's detections."""
+    _same_detections(kind, tmp_path, [setting])
+
+
+def _same_detections(kind: str, tmp_path: Path, overrides=()) -> None:
     import mxnet as mx
     from dcn.detection.inference import detect
     from dcn.detection.params import detect_params
@@ -129,13 +140,13 @@ def test_detector_onnx_same_detections(kind, tmp_path):
     plain = kind.endswith("_plain")  # the baselines: _contrib_PSROIPooling / ROIPooling heads
     one_stage = kind.endswith("_class_aware_rpn")  # the class-aware RPN: no head
     kind = kind.replace("_plain", "").replace("_class_aware_rpn", "")
-    cfg, net = _export(kind, tmp_path, seed=4, plain=plain, one_stage=one_stage)
+    cfg, net = _export(kind, tmp_path, seed=4, plain=plain, one_stage=one_stage, overrides=overrides)
     meta = json.loads((tmp_path / f"{kind}-meta.json").read_text())
-    assert meta["format"] == "onnx" and set(meta["graphs"]) == ({"body", "end2end"} if one_stage else
-                                                                {"body", "head", "end2end"})
+    graphs = ({"body"} if one_stage else {"body", "head"}) | (set() if overrides else {"end2end"})
+    assert meta["format"] == "onnx" and set(meta["graphs"]) == graphs
     onnx_det = OnnxDetector(tmp_path / kind, end_to_end=False)  # body + head graphs, NumPy proposals and NMS
-    one_graph = OnnxDetector(tmp_path / kind)  # PREFIX.onnx: proposals and NMS in the graph
-    assert one_graph.end_to_end and not onnx_det.end_to_end
+    one_graph = OnnxDetector(tmp_path / kind)  # PREFIX.onnx: proposals and NMS in the graph (when there is one)
+    assert one_graph.end_to_end == (not overrides) and not onnx_det.end_to_end
     params = detect_params(cfg)
     total = 0
     for i in range(2):

@@ -6,7 +6,7 @@ first, as our stable sort) and ``NonMaxSuppression`` (checked equal to ``greedy_
 widths, suppressed when > threshold, scores > 0), the whole-image fallback box, the FPN level assignment
 (``NonZero`` per level, a throw-away RoI per level, order restored), head box decoding and clipping, then
 per-class ``NonMaxSuppression`` with the score threshold, sort, ``max_per_image``. Not for
-TEST.USE_SOFTNMS / BBOX_AVERAGING (use the body + head graphs and the NumPy pipeline). No MXNet here.
+TEST.USE_SOFTNMS / BBOX_AVERAGING (the body + head graphs and the NumPy pipeline do those). No MXNet here.
 """
 from __future__ import annotations
 

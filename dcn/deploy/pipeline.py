@@ -8,8 +8,9 @@ per-class NMS, as ``dcn.detection.inference.detect`` and ``deeplab.inference`` d
     labels = seg.predict_labels(img_bgr)   # (H, W) uint8
 
 ``OnnxDetector`` runs the one-graph ``PREFIX.onnx`` (:mod:`dcn.deploy.e2e`, the same steps as graph ops)
-when the export has it, else these NumPy steps on the body + head graphs (always for Soft-NMS).
-Not supported here: TEST.BBOX_AVERAGING (second head pass).
+when the export has it, else these NumPy steps on the body + head graphs (always for Soft-NMS and
+TEST.BBOX_AVERAGING).
+TEST.BBOX_AVERAGING (a second head pass, box voting) runs on the split graphs too.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from dcn.data.transforms import normalize, pad_to_stride, resize_image
+from dcn.detection.box_voting import vote_boxes
 from dcn.detection.nms import greedy_nms
 from dcn.detection.soft_nms import soft_nms
 
@@ -148,7 +150,10 @@ def postprocess(boxes: np.ndarray, probs: np.ndarray, s: DetectSettings) -> np.n
         rows.append(np.concatenate([np.full((len(score), 1), c, np.float32), score[:, None], box], axis=1))
     dets = np.concatenate(rows, axis=0).astype(np.float32)
     dets = dets[np.argsort(-dets[:, 1], kind="stable")]
-    return dets[:s.max_per_image] if s.max_per_image > 0 else dets
+    dets = dets[:s.max_per_image] if s.max_per_image > 0 else dets
+    if s.bbox_averaging and len(dets):
+        dets = vote_boxes(dets, coords, probs[:, 1:], s.bbox_averaging_thresh, s.score_thresh)
+    return dets
 
 
 def assign_levels(rois: np.ndarray, k_min: int = 2, k_max: int = 5, k0: int = 4, canonical: float = 224.0
@@ -177,8 +182,6 @@ class OnnxDetector:
             raise ValueError(f"{prefix}-meta.json describes a {self.kind!r} network, not a detector")
         self.meta = meta
         self.settings = DetectSettings.from_dict(meta.get("detect", {}))
-        if self.settings.bbox_averaging:
-            logger.warning("TEST.BBOX_AVERAGING is not part of the ONNX pipeline; detections without it")
         graphs = meta["graphs"]
         self.body: Session = open_session(folder / graphs["body"]["file"], runtime, threads)
         # no head: the class-aware RPN (one stage), whose anchors' (C+1)-way scores are the result
@@ -213,7 +216,13 @@ class OnnxDetector:
             rois = np.asarray(proposals, np.float32).reshape(-1, 4)
         cls_score, bbox_pred = self._head(feats, rois)
         boxes = clip_boxes(decode_head_boxes(bbox_pred, rois, s), height, width)
-        return boxes / scale, softmax(cls_score, axis=-1)
+        probs = softmax(cls_score, axis=-1)
+        if s.bbox_averaging:  # the regressed boxes through the head once more (inference._second_iteration)
+            again = (boxes[np.arange(len(boxes)), probs[:, 1:].argmax(axis=1) + 1] if boxes.ndim == 3 else boxes)
+            cls2, pred2 = self._head(feats, again)
+            boxes = np.concatenate([boxes, clip_boxes(decode_head_boxes(pred2, again, s), height, width)], axis=0)
+            probs = np.concatenate([probs, softmax(cls2, axis=-1)], axis=0)
+        return boxes / scale, probs
 
     def _head(self, feats: List[np.ndarray], rois: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         if self.kind != "fpn":
