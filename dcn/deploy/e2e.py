@@ -66,7 +66,6 @@ def detector_graph(kind: str, body: Graph, head: Graph, body_inputs: Sequence[st
     ``settings``: ``dcn.deploy.pipeline.DetectSettings``. ``body_outputs``: names of the body's outputs
     (features first, then rpn_logits, rpn_deltas, anchors). ``agnostic``: the head predicts one box per RoI
     (bbox_pred (R, 4)) rather than one per class (R, 4 (C + 1))."""
-    from onnx import TensorProto, helper
     s = settings
     if s.use_softnms or s.bbox_averaging:
         raise NotImplementedError("the end-to-end graph has per-class NMS only: TEST.USE_SOFTNMS / BBOX_AVERAGING "
