@@ -3,6 +3,8 @@
     python -m dcn.checkpoint check   --cfg CFG --params FILE [--set KEY=VALUE ...] [--allow-missing] [--ignore-extra]
     python -m dcn.checkpoint convert --cfg CFG --params FILE --out OURS.params
     python -m dcn.checkpoint export  --cfg CFG --params FILE --out PREFIX [--epoch 0]
+    python -m dcn.checkpoint export  --format onnx --cfg CFG (--params FILE | --random-init) --out PREFIX
+                                     [--image-size H W] [--border-rule v1|onnx]
     python -m dcn.checkpoint table   --cfg CFG
 
 ``check`` exits 0 when FILE fits the network exactly (after the mapping of
@@ -12,7 +14,8 @@ files and symbols of no network here. Networks: R-FCN, DeepLab, Faster R-CNN
 2fc, FPN: the recipes the tasks register (``dcn.modeling.recipes``). ``convert`` writes the loaded network
 with ``save_parameters`` (the format ``rfcn.test`` / ``deeplab.test`` /
 ``fpn.test`` and ``dcn.engine`` read); ``export`` writes ``-symbol.json`` +
-``.params`` (``dcn.export``). All run on the CPU.
+``.params`` (``dcn.export``), or with ``--format onnx`` standard ONNX graphs (``dcn.deploy.export``).
+All run on the CPU.
 """
 from __future__ import annotations
 
@@ -43,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--cfg", required=True, help="experiment YAML")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
         if name != "table":
-            p.add_argument("--params", required=True, help="parameter file (original, export or our format)")
+            p.add_argument("--params", required=name != "export",
+                           help="parameter file (original, export or our format)")
             p.add_argument("--source", default="auto", choices=("auto", "original", "export", "gluon", "gluon-legacy"),
                            help="format of --params (default: detected from its keys)")
             p.add_argument("--allow-missing", action="store_true", help="network parameters absent from the file "
@@ -55,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--force", action="store_true", help="replace output files that already exist")
         if name == "export":
             p.add_argument("--epoch", type=int, default=0, help="epoch number in the exported file names")
+            p.add_argument("--format", default="mxnet", choices=("mxnet", "onnx"),
+                           help="mxnet: -symbol.json + .params; onnx: standard ONNX graphs (dcn.deploy)")
+            p.add_argument("--random-init", action="store_true", help="export the network with fresh weights "
+                           "instead of --params (to try a deployment pipeline before training)")
+            p.add_argument("--image-size", type=int, nargs=2, default=(128, 160), metavar=("H", "W"),
+                           help="onnx: example input size the graphs are checked at (H, W stay dynamic)")
+            p.add_argument("--border-rule", default="v1", choices=("v1", "onnx"),
+                           help="onnx: v1 keeps DCNv1 convolutions exact; onnx writes plain DeformConv (DCNv2 "
+                           "rule, exact only for networks built with border_rule=dcnv2)")
         if name == "check":
             p.add_argument("--limit", type=int, default=0, help="show at most N entries per list (0 = all)")
     return ap
@@ -66,11 +79,19 @@ def _check_outputs(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if args.command == "convert":
         targets = [out]
+    elif args.format == "onnx":
+        targets = [Path(f"{out}-meta.json")] + (list(out.parent.glob(f"{out.name}*.onnx")) if out.parent.is_dir()
+                                               else [])
     else:
         folder = out.parent if out.parent.is_dir() else None
         targets = [Path(f"{out}-meta.json")] + ([p for pattern in (f"{out.name}*-symbol.json",
                                                                      f"{out.name}*-{args.epoch:04d}.params")
                                                  for p in folder.glob(pattern)] if folder else [])
+    if args.params is None:
+        existing = [t for t in targets if t.exists()]
+        if existing and not args.force:
+            raise FileExistsError(f"{existing[0]} exists; pass --force to replace it, or choose another --out")
+        return
     source = Path(args.params).resolve()
     if any(t.resolve() == source for t in targets) or (
             args.command == "export" and source.parent == out.parent.resolve()
@@ -90,6 +111,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             for original, ours, note in config_recipe(cfg).table.rows():
                 print(f"{original:45s} -> {ours:20s} {note}")
             return 0
+        if args.command == "export" and (args.params is None) != args.random_init:
+            print("error: export needs exactly one of --params FILE and --random-init", file=sys.stderr)
+            return 2
         if args.command in ("convert", "export"):
             _check_outputs(args)
         net = build_network(cfg)
@@ -104,9 +128,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{'OK' if fits else 'DOES NOT FIT'}: {args.params} vs {cfg.symbol} "
                   f"(NUM_CLASSES={cfg.dataset.NUM_CLASSES})")
             return 0 if fits else 1
-        load_params(net, args.params, cfg=cfg, source=args.source, allow_missing=args.allow_missing,
-                    ignore_extra=args.ignore_extra)
-        if args.command == "convert":
+        if args.params is not None:
+            load_params(net, args.params, cfg=cfg, source=args.source, allow_missing=args.allow_missing,
+                        ignore_extra=args.ignore_extra)
+        if args.command == "export" and args.format == "onnx":
+            from dcn.checkpoint.tables import network_kind
+            from dcn.deploy.export import config_meta, export_onnx
+            graphs = export_onnx(net, args.out, tuple(args.image_size), args.border_rule,
+                                 config_meta(cfg, network_kind(net)))
+            for name, g in graphs.items():
+                print(f"{name}: {g['file']} inputs {g['inputs']} outputs {g['outputs']}")
+        elif args.command == "convert":
             atomic_write(args.out, net.save_parameters)
             print(f"wrote {args.out}")
         else:
