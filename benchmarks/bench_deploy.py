@@ -89,7 +89,7 @@ def bench_network(kind: str, cfg_path: str, image_hw, threads: int, repeats: int
 
     from benchmarks.cases import interleaved_medians
     from dcn.checkpoint import build_network
-    from dcn.checkpoint.tables import network_kind
+    from dcn.checkpoint import network_kind
     from dcn.config import load_config
     from dcn.deploy.export import config_meta, export_onnx
     cfg = load_config(Path(cfg_path))
@@ -160,7 +160,7 @@ def border_rule_map(cfg_path: str, params_path: str, threads: int, folder: Path,
     """val mAP of a trained (DCNv1-rule) detector: MXNet, its exact ONNX export, the export with ONNX's own
     DeformConv rule, and MXNet with the DCNv2 rule (what that export computes)."""
     from dcn.checkpoint import build_network, load_params
-    from dcn.checkpoint.tables import network_kind
+    from dcn.checkpoint import network_kind
     from dcn.config import load_config
     from dcn.detection.evaluate import evaluate
     from dcn.deploy.export import config_meta, export_onnx, set_border_rule

@@ -41,7 +41,7 @@ PLAIN = {"rfcn": ["network.num_deformable_layers=0", "network.deformable_psroi=f
 def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1", plain: bool = False,
             one_stage: bool = False, overrides=()):
     from dcn.checkpoint import build_network
-    from dcn.checkpoint.tables import network_kind
+    from dcn.checkpoint import network_kind
     from dcn.config import load_config
     from dcn.deploy.export import config_meta, export_onnx
     cfg = load_config(ROOT / CFGS[kind], (PLAIN[kind] if plain else [])

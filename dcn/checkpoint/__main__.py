@@ -132,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             load_params(net, args.params, cfg=cfg, source=args.source, allow_missing=args.allow_missing,
                         ignore_extra=args.ignore_extra)
         if args.command == "export" and args.format == "onnx":
-            from dcn.checkpoint.tables import network_kind
+            from dcn.checkpoint.build import network_kind
             from dcn.deploy.export import config_meta, export_onnx
             graphs = export_onnx(net, args.out, tuple(args.image_size), args.border_rule,
                                  config_meta(cfg, network_kind(net)))

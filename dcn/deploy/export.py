@@ -4,8 +4,8 @@
                                     [--image-size H W] [--border-rule v1|onnx]
 
 * DeepLab, a backbone or any HybridBlock: ``PREFIX.onnx``, ``data`` (N, 3, H, W) -> the block's output.
-* R-FCN, Faster R-CNN 2fc (class-aware RPN: the body alone): ``PREFIX_body.onnx`` (``data`` (1, 3, H, W) -> feature, RPN logits, deltas,
-  anchors) and ``PREFIX_head.onnx`` (``feat``, ``rois`` (R, 5) -> cls_score, bbox_pred), as the MXNet
+* R-FCN, Faster R-CNN 2fc (class-aware RPN: the body alone): ``PREFIX_body.onnx`` (``data`` (1, 3, H, W) ->
+  feature, RPN logits, deltas, anchors) and ``PREFIX_head.onnx`` (``feat``, ``rois`` (R, 5) -> cls_score, bbox_pred), as the MXNet
   export; FPN: body (-> P2..P5, logits, deltas, anchors) and one head of ``p2..p5`` and the RoIs of each
   level ``rois_p2..rois_p5`` (each (Ri, 5), at least one row) -> cls_score, bbox_pred of the RoIs in level
   order. With these split graphs, proposals, the level assignment and NMS are NumPy steps
@@ -32,7 +32,8 @@ import numpy as np
 from mxnet.gluon import HybridBlock
 
 import operators
-from dcn.checkpoint.tables import network_kind
+from dcn.checkpoint.build import network_kind
+from dcn.modeling.parts import HybridPart
 from dcn.utils.fileio import atomic_write_text
 
 from .convert import ConvertOptions, convert_symbol
@@ -67,22 +68,21 @@ def _dims(batch, channels: Optional[int] = None) -> Tuple:
 
 def graph_specs(net) -> Tuple[str, Dict[str, GraphSpec]]:
     """The network kind and its graphs: name -> (block, input names, output names, input dims)."""
-    from dcn.export import RFCNBody
-    from dcn.export_detectors import FPNBody
     kind = network_kind(net)
     image = {"data": (1, 3, "height", "width")}
     rois = ("rois", 5)
+    body = HybridPart(net, "body_outputs")  # the network's own body forward (a None output is dropped)
     if kind in ("rfcn", "faster_rcnn"):
         if getattr(net.spec, "class_aware_rpn", False):  # one stage: the RPN's (C+1)-way scores are the result
-            return kind, {"body": (RFCNBody(net), ["data"], ["rpn_logits", "rpn_deltas", "anchors"], image)}
+            return kind, {"body": (body, ["data"], ["rpn_logits", "rpn_deltas", "anchors"], image)}
         head = net.head
-        return kind, {"body": (RFCNBody(net), ["data"], ["feat", "rpn_logits", "rpn_deltas", "anchors"], image),
+        return kind, {"body": (body, ["data"], ["feat", "rpn_logits", "rpn_deltas", "anchors"], image),
                       "head": (head, ["feat", "rois"], ["cls_score", "bbox_pred"],
                                {"feat": _dims(1), "rois": rois})}
     if kind == "fpn":
         levels = [f"p{k}" for k in range(net.roi_pool.first_level, net.roi_pool.first_level + len(net.roi_pool.pools))]
         head_dims = {**{p: _dims(1) for p in levels}, **{f"rois_{p}": (f"rois_{p}", 5) for p in levels}}
-        return kind, {"body": (FPNBody(net), ["data"], levels + ["rpn_logits", "rpn_deltas", "anchors"], image),
+        return kind, {"body": (body, ["data"], levels + ["rpn_logits", "rpn_deltas", "anchors"], image),
                       "head": (FPNHeadGraph(net), levels + [f"rois_{p}" for p in levels], ["cls_score", "bbox_pred"],
                                head_dims)}
     if isinstance(net, HybridBlock):
@@ -128,9 +128,8 @@ def example_shapes(net, kind: str, image_size: Tuple[int, int]) -> Dict[str, Dic
             feat = net(x)[0]
         return {"body": shapes, "head": {"feat": feat.shape, "rois": (4, 5)}}
     if kind == "fpn":
-        from dcn.export_detectors import FPNBody
         with autograd.predict_mode():
-            levels = FPNBody(net)(x)[:4]
+            levels = net.body_outputs(mx.nd, x)[:4]
         head = {f"p{k}": lv.shape for k, lv in zip(range(2, 6), levels)}
         head.update({f"rois_p{k}": (2, 5) for k in range(2, 6)})
         return {"body": shapes, "head": head}
