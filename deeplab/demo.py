@@ -14,66 +14,23 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import cv2
 import numpy as np
-from matplotlib.patches import Patch
 
 from dcn.checkpoint import load_network
 from dcn.config import add_trained_model_args, trained_config
-from dcn.data import CITYSCAPES_COLORS
 from dcn.data.image_io import load_image
 from dcn.data.records import DatasetFileError
-from dcn.data.synthetic import voc_palette
 from dcn.engine import make_contexts
 from dcn.utils.fileio import unique_stems
-from dcn.utils.pyplot import plt
+from dcn.visualization.results import palette_for, save_prediction
 
 from .data import class_names, prepare_image
 from .inference import predict_labels
 
 logger = logging.getLogger(__name__)
-
-PALETTE = np.array(voc_palette(), np.uint8).reshape(256, 3)  # RGB; 255 (ignore) is the VOC border colour
-CITYSCAPES_PALETTE = np.zeros((256, 3), np.uint8)
-CITYSCAPES_PALETTE[:len(CITYSCAPES_COLORS)] = CITYSCAPES_COLORS
-
-
-def palette_for(dataset: str) -> np.ndarray:
-    """(256, 3) RGB: the Cityscapes train-id colours (as the original demo) for CityScape, else VOC's."""
-    return CITYSCAPES_PALETTE if dataset == "CityScape" else PALETTE
-
-
-def colorize(labels: np.ndarray, palette: np.ndarray = PALETTE) -> np.ndarray:
-    """Class map (H, W) -> RGB uint8 (H, W, 3) in the palette's colours (VOC by default)."""
-    return palette[labels.astype(np.uint8)]
-
-
-def save_prediction(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str], out_dir: Path, stem: str,
-                    palette: np.ndarray = PALETTE) -> List[Path]:
-    """Write ``<stem>_seg.png`` and ``<stem>_overlay.png`` into ``out_dir``; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    color = colorize(labels, palette)
-    seg_path, overlay_path = out_dir / f"{stem}_seg.png", out_dir / f"{stem}_overlay.png"
-    if not cv2.imwrite(str(seg_path), color[:, :, ::-1]):
-        raise OSError(f"{seg_path}: could not write the PNG")
-    h, w = labels.shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * w / 100.0 + 0.5, h / 100.0 + 0.8), dpi=100)
-    rgb = img_bgr[:, :, ::-1]
-    axes[0].imshow(rgb)
-    axes[0].set_title("image")
-    axes[1].imshow((0.4 * rgb + 0.6 * color).astype(np.uint8))
-    axes[1].set_title("prediction")
-    for ax in axes:
-        ax.axis("off")
-    present = [c for c in np.unique(labels) if c < len(names)]
-    fig.legend(handles=[Patch(color=palette[c] / 255.0, label=names[c]) for c in present],
-               loc="lower center", ncol=min(len(present), 7), fontsize=7, frameon=False)
-    fig.savefig(overlay_path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [seg_path, overlay_path]
-
 
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

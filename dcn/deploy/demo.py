@@ -8,8 +8,8 @@ which network it is. Detectors run the one-graph ``PREFIX.onnx`` when the export
 body + head graphs with the NumPy steps (``dcn.deploy.pipeline.OnnxDetector``). Detectors write
 ``<stem>_det.png`` (boxes scoring >= thresh, drawn as
 ``python -m rfcn.demo`` / ``fpn.demo`` draw them), DeepLab ``<stem>_seg.png`` and
-``<stem>_overlay.png`` (as ``python -m deeplab.demo``). The drawing code mirrors those demos
-because their modules import MXNet.
+``<stem>_overlay.png`` (as ``python -m deeplab.demo``), with the same drawing code
+(``dcn.visualization.results``, which imports no MXNet).
 """
 from __future__ import annotations
 
@@ -17,79 +17,17 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
-import matplotlib
+import cv2
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display
-import cv2  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from dcn.visualization.results import draw_detections, palette_for, save_prediction
 
-from .pipeline import OnnxDetector, OnnxSegmenter, prefix_of, read_meta  # noqa: E402
-from .runtime import RUNTIMES  # noqa: E402
+from .pipeline import OnnxDetector, OnnxSegmenter, prefix_of, read_meta
+from .runtime import RUNTIMES
 
 logger = logging.getLogger(__name__)
-
-
-def draw_detections(img_bgr: np.ndarray, dets: np.ndarray, names: Sequence[str], out_path: Path,
-                    thresh: float = 0.5) -> int:
-    """Save the image with boxes scoring >= ``thresh``; returns how many were drawn
-    (``dcn.detection.demo.draw_detections``)."""
-    h, w = img_bgr.shape[:2]
-    fig = plt.figure(figsize=(w / 100.0, h / 100.0), dpi=100)
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.imshow(img_bgr[:, :, ::-1])
-    ax.axis("off")
-    colors = plt.get_cmap("tab10")
-    kept = dets[dets[:, 1] >= thresh]
-    for cls, score, x1, y1, x2, y2 in kept:
-        color = colors(int(cls) % 10)
-        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1 + 1, y2 - y1 + 1, fill=False, edgecolor=color, linewidth=2))
-        name = names[int(cls)] if int(cls) < len(names) else f"class{int(cls) + 1}"
-        ax.text(x1, y1 - 2, f"{name} {score:.2f}", fontsize=8, color="white",
-                bbox=dict(facecolor=color, alpha=0.7, pad=1, edgecolor="none"))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return len(kept)
-
-
-def palette_for(dataset: str) -> np.ndarray:
-    """(256, 3) RGB: Cityscapes train-id colours for CityScape, else VOC's (``deeplab.demo.palette_for``)."""
-    from dcn.data import CITYSCAPES_COLORS
-    from dcn.data.synthetic import voc_palette
-    if dataset == "CityScape":
-        pal = np.zeros((256, 3), np.uint8)
-        pal[:len(CITYSCAPES_COLORS)] = CITYSCAPES_COLORS
-        return pal
-    return np.array(voc_palette(), np.uint8).reshape(256, 3)
-
-
-def save_segmentation(img_bgr: np.ndarray, labels: np.ndarray, names: Sequence[str], out_dir: Path, stem: str,
-                      palette: np.ndarray) -> List[Path]:
-    """``<stem>_seg.png`` and ``<stem>_overlay.png`` (``deeplab.demo.save_prediction``)."""
-    from matplotlib.patches import Patch
-    out_dir.mkdir(parents=True, exist_ok=True)
-    color = palette[labels.astype(np.uint8)]
-    seg_path, overlay_path = out_dir / f"{stem}_seg.png", out_dir / f"{stem}_overlay.png"
-    if not cv2.imwrite(str(seg_path), color[:, :, ::-1]):
-        raise OSError(f"{seg_path}: could not write the PNG")
-    h, w = labels.shape
-    fig, axes = plt.subplots(1, 2, figsize=(2 * w / 100.0 + 0.5, h / 100.0 + 0.8), dpi=100)
-    rgb = img_bgr[:, :, ::-1]
-    axes[0].imshow(rgb)
-    axes[0].set_title("image")
-    axes[1].imshow((0.4 * rgb + 0.6 * color).astype(np.uint8))
-    axes[1].set_title("prediction")
-    for ax in axes:
-        ax.axis("off")
-    present = [c for c in np.unique(labels) if c < len(names)]
-    fig.legend(handles=[Patch(color=palette[c] / 255.0, label=names[c]) for c in present],
-               loc="lower center", ncol=max(1, min(len(present), 7)), fontsize=7, frameon=False)
-    fig.savefig(overlay_path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [seg_path, overlay_path]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -128,8 +66,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f"{x1:.1f} {y1:.1f} {x2:.1f} {y2:.1f}")
         else:
             labels = model.predict_labels(img)
-            paths = save_segmentation(img, labels, names, Path(args.out), stem,
-                                      palette_for(meta.get("dataset", "")))
+            paths = save_prediction(img, labels, names, Path(args.out), stem,
+                                    palette_for(meta.get("dataset", "")))
             counts = np.bincount(labels.ravel(), minlength=len(names))
             print(f"{stem} " + " ".join(f"{names[c] if c < len(names) else c}:{counts[c]}"
                                         for c in np.flatnonzero(counts)))

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional
 
 import cv2
 import mxnet as mx
-import numpy as np
 
 from dcn.config import Config, add_trained_model_args, load_config, trained_config_path
 from dcn.data.batching import det_sample_to_nd
@@ -20,34 +19,13 @@ from dcn.data.image_io import load_image
 from dcn.data.records import DatasetFileError, DetRecord
 from dcn.engine import make_contexts
 from dcn.utils.fileio import unique_stems
-from dcn.utils.pyplot import plt
+from dcn.visualization.results import draw_detections
 
 from .data import class_names, make_transform
 from .inference import detect
 from .params import detect_params
 
 logger = logging.getLogger(__name__)
-
-
-def draw_detections(img_bgr: np.ndarray, dets: np.ndarray, names: Sequence[str], out_path: Path,
-                    thresh: float = 0.5) -> int:
-    """Save the image with boxes scoring >= ``thresh`` ("class score" labels); returns how many were drawn."""
-    h, w = img_bgr.shape[:2]
-    fig = plt.figure(figsize=(w / 100.0, h / 100.0), dpi=100)
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.imshow(img_bgr[:, :, ::-1])
-    ax.axis("off")
-    colors = plt.get_cmap("tab10")
-    kept = dets[dets[:, 1] >= thresh]
-    for cls, score, x1, y1, x2, y2 in kept:
-        color = colors(int(cls) % 10)
-        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1 + 1, y2 - y1 + 1, fill=False, edgecolor=color, linewidth=2))
-        ax.text(x1, y1 - 2, f"{names[int(cls)]} {score:.2f}", fontsize=8, color="white",
-                bbox=dict(facecolor=color, alpha=0.7, pad=1, edgecolor="none"))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return len(kept)
 
 
 def run_demo_cli(load_net: Callable[[Config, str, mx.Context], mx.gluon.Block], argv: Optional[List[str]] = None,
