@@ -13,8 +13,9 @@ from typing import Tuple
 import numpy as np
 
 from dcn.config import Config
-from dcn.data import CITYSCAPES_CLASSES, CityscapesSegmentation, SegmentationDataset, VOCSegmentation
+from dcn.data import CityscapesSegmentation, SegmentationDataset, VOCSegmentation
 from dcn.data.batching import TransformedDataset
+from dcn.data.seg_classes import segmentation_class_names
 from dcn.data.transforms import SegmentationTransform, normalize, resize_image
 
 logger = logging.getLogger(__name__)
@@ -39,16 +40,7 @@ def load_dataset(cfg: Config, train: bool) -> SegmentationDataset:
 
 
 def class_names(cfg: Config) -> Tuple[str, ...]:
-    d = cfg.dataset
-    if d.dataset == "synthetic":
-        from dcn.data.synthetic import SEG_CLASSES
-        return tuple(SEG_CLASSES)
-    if d.dataset == "PascalVOC":
-        from dcn.data import VOC_SEG_CLASSES
-        return tuple(VOC_SEG_CLASSES)
-    if d.dataset == "CityScape":
-        return tuple(CITYSCAPES_CLASSES)
-    return tuple(f"class{i}" for i in range(d.NUM_CLASSES))
+    return segmentation_class_names(cfg.dataset.dataset, cfg.dataset.NUM_CLASSES)
 
 
 def check_num_classes(cfg: Config, ds: SegmentationDataset) -> None:

@@ -15,10 +15,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from dcn.detection.settings import BOX_DELTA_CLIP
+
 from .convert import ConvertOptions, convert_into
 from .graph import GraphBuilder
 
-BOX_DELTA_CLIP = math.log(1000.0 / 16)
 Graph = Tuple[dict, Mapping[str, np.ndarray], Mapping[str, tuple]]  # symbol JSON, params, shapes
 INT64, FLOAT, DOUBLE = 7, 1, 11
 

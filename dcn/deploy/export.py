@@ -198,18 +198,8 @@ def _end_to_end(kind: str, specs: Dict[str, GraphSpec], traced: dict, detect: Op
 
 
 def _segmentation_classes(cfg) -> Tuple[str, ...]:
-    """``deeplab.data.class_names`` from ``dcn.data`` alone (``dcn`` does not import the task packages)."""
-    d = cfg.dataset
-    if d.dataset == "synthetic":
-        from dcn.data.synthetic import SEG_CLASSES
-        return tuple(SEG_CLASSES)
-    if d.dataset == "PascalVOC":
-        from dcn.data import VOC_SEG_CLASSES
-        return tuple(VOC_SEG_CLASSES)
-    if d.dataset == "CityScape":
-        from dcn.data import CITYSCAPES_CLASSES
-        return tuple(CITYSCAPES_CLASSES)
-    return tuple(f"class{i}" for i in range(d.NUM_CLASSES))
+    from dcn.data.seg_classes import segmentation_class_names
+    return segmentation_class_names(cfg.dataset.dataset, cfg.dataset.NUM_CLASSES)
 
 
 def config_meta(cfg, kind: str) -> dict:

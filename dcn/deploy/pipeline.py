@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -28,35 +26,12 @@ from dcn.detection.box_voting import vote_boxes
 from dcn.detection.nms import greedy_nms
 from dcn.detection.soft_nms import soft_nms
 
+from dcn.detection.settings import BOX_DELTA_CLIP, DetectParams as DetectSettings
+
 from .runtime import Session, open_session
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, Path]
-BOX_DELTA_CLIP = math.log(1000.0 / 16)  # dcn.detection.rpn.BOX_DELTA_CLIP (that module imports MXNet)
-
-
-@dataclass
-class DetectSettings:
-    """``dcn.detection.inference.DetectParams`` as the export wrote it into ``-meta.json``."""
-    rpn_pre_nms_top_n: int = 6000
-    rpn_post_nms_top_n: int = 300
-    rpn_nms_thresh: float = 0.7
-    rpn_min_size: float = 0
-    nms: float = 0.3
-    score_thresh: float = 1e-3
-    max_per_image: int = 300
-    bbox_means: Sequence[float] = (0.0, 0.0, 0.0, 0.0)
-    bbox_stds: Sequence[float] = (0.1, 0.1, 0.2, 0.2)
-    use_softnms: bool = False
-    softnms_method: str = "gaussian"
-    softnms_sigma: float = 0.6
-    bbox_averaging: bool = False
-    bbox_averaging_thresh: float = 0.5
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DetectSettings":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def read_meta(prefix: PathLike) -> Tuple[dict, Path]:

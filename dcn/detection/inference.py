@@ -22,7 +22,6 @@ score-weighted mean of its class's candidates overlapping it by at least
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import mxnet as mx
@@ -31,25 +30,8 @@ from mxnet import autograd
 
 from .box_voting import vote_boxes
 from .rpn import clip_boxes, decode_boxes, propose
+from .settings import DetectParams
 from .soft_nms import soft_nms
-
-
-@dataclass
-class DetectParams:
-    rpn_pre_nms_top_n: int = 6000
-    rpn_post_nms_top_n: int = 300
-    rpn_nms_thresh: float = 0.7
-    rpn_min_size: float = 0
-    nms: float = 0.3
-    score_thresh: float = 1e-3
-    max_per_image: int = 300
-    bbox_means: Sequence[float] = (0.0, 0.0, 0.0, 0.0)
-    bbox_stds: Sequence[float] = (0.1, 0.1, 0.2, 0.2)
-    use_softnms: bool = False
-    softnms_method: str = "gaussian"   # or "linear" (IoU threshold: nms)
-    softnms_sigma: float = 0.6
-    bbox_averaging: bool = False
-    bbox_averaging_thresh: float = 0.5
 
 
 def _per_class(boxes: mx.nd.NDArray, num_rois: int, num_fg: int) -> mx.nd.NDArray:

@@ -8,7 +8,6 @@ ratios outer, scales inner, centred on ``stride / 2``).
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence, Tuple
 
 import mxnet as mx
@@ -17,9 +16,9 @@ from mxnet import autograd
 from mxnet.gluon import HybridBlock, nn
 
 from .nms import greedy_nms
+from .settings import BOX_DELTA_CLIP
 
 # largest log size ratio a box delta may encode (as Detectron's BBOX_XFORM_CLIP)
-BOX_DELTA_CLIP = math.log(1000.0 / 16)
 
 
 class RPNHead(HybridBlock):
