@@ -28,7 +28,7 @@ from dcn.config import load_config  # noqa: E402
 from dcn.detection.loss import detector_loss  # noqa: E402
 from dcn.detection.params import train_params  # noqa: E402
 from dcn.detection.proposals import sample_to_nd  # noqa: E402
-from dcn.detection.training import training_dataset  # noqa: E402
+from dcn.detection.training import build_for_training, training_dataset  # noqa: E402
 from dcn.engine.params import freeze_params  # noqa: E402
 
 LOG = logging.getLogger("bench_train_step")
@@ -38,11 +38,10 @@ PLAIN = ["network.num_deformable_layers=0", "network.deformable_psroi=false"]
 
 def make_step(cfg_path: str, overrides: list):
     import numpy as np
-    from rfcn.train import build_net
 
     cfg = load_config(cfg_path, overrides)
     ctx = [mx.cpu()]
-    net = build_net(cfg, ctx)
+    net = build_for_training(cfg, ctx)
     params = net.collect_params()
     freeze_params(params, cfg.network.FIXED_PARAMS)
     trainer = gluon.Trainer(params, "sgd", {"learning_rate": 1e-4, "momentum": 0.9, "wd": 1e-4})
