@@ -163,7 +163,8 @@ def border_rule_map(cfg_path: str, params_path: str, threads: int, folder: Path,
     from dcn.checkpoint import network_kind
     from dcn.config import load_config
     from dcn.detection.evaluate import evaluate
-    from dcn.deploy.export import config_meta, export_onnx, set_border_rule
+    from dcn.deploy.export import config_meta, export_onnx
+    from operators.blocks import set_border_rule
     from dcn.deploy.pipeline import OnnxDetector
     cfg = load_config(Path(cfg_path))
     net = build_network(cfg)

@@ -21,9 +21,10 @@ from dcn.config import Config
 from dcn.data.batching import scatter, seg_sample_to_nd
 from dcn.distributed import DistSession, epoch_loader, run_train_cli
 from dcn.engine import TrainLoop, fit, make_contexts
+from dcn.checkpoint.build import new_network
 from dcn.modeling.pretrained import prepare_for_training
 
-from .config import LR_MULT, check_train_config, model_spec
+from .config import LR_MULT, check_train_config
 from .data import train_dataset
 from .loss import segmentation_loss
 from .model import DeepLab
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_net(cfg: Config, ctx: List[mx.Context]) -> DeepLab:
-    return prepare_for_training(DeepLab(model_spec(cfg)), cfg, ctx)
+    return prepare_for_training(new_network(cfg), cfg, ctx)
 
 
 def forward(net: DeepLab, batch: Dict[str, mx.nd.NDArray]) -> Tuple[mx.nd.NDArray, Dict[str, mx.nd.NDArray]]:

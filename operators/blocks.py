@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple, Union
 
 import mxnet as mx
-from mxnet.gluon import HybridBlock, nn
+from mxnet.gluon import Block, HybridBlock, nn
 
 from .library import load
 
@@ -163,3 +163,22 @@ def import_block(symbol_file: str, input_names: Union[str, Sequence[str]] = "dat
     """``SymbolBlock.imports`` that loads the operator library first."""
     load()
     return mx.gluon.SymbolBlock.imports(symbol_file, input_names, param_file, ctx=ctx)
+
+
+def set_border_rule(net: Block, rule: str) -> int:
+    """Set ``border_rule`` ('dcnv1' or 'dcnv2') on every :class:`DeformableConv2D` in ``net`` (before it is
+    hybridised); returns how many. The config key ``network.border_rule`` does this when a network is built.
+    A network trained with 'dcnv2' exports to ONNX ``DeformConv`` exactly."""
+    if rule not in ("dcnv1", "dcnv2"):
+        raise ValueError(f"border_rule must be 'dcnv1' or 'dcnv2', got {rule!r}")
+    count = 0
+
+    def visit(block: Block) -> None:
+        nonlocal count
+        if isinstance(block, DeformableConv2D):
+            block._kwargs["border_rule"] = rule
+            count += 1
+        for child in block._children.values():
+            visit(child)
+    visit(net)
+    return count

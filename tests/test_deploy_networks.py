@@ -82,7 +82,8 @@ def test_deeplab_onnx_border_rule(tmp_path):
     """v1 nets exported with plain DeformConv (ONNX's rule) differ; nets built with dcnv2 are exact."""
     import mxnet as mx
     from mxnet import autograd
-    from dcn.deploy.export import export_onnx, set_border_rule
+    from dcn.deploy.export import export_onnx
+    from operators.blocks import set_border_rule
     from dcn.deploy.runtime import open_session
     _, net = _export("deeplab", tmp_path, border_rule="onnx")
     x = np.random.default_rng(1).normal(0, 20, (1, 3, 64, 80)).astype("f4")
@@ -95,6 +96,31 @@ def test_deeplab_onnx_border_rule(tmp_path):
         ref = net(mx.nd.array(x)).asnumpy()
     export_onnx(net, tmp_path / "v2", (64, 80), border_rule="onnx")
     assert np.abs(open_session(tmp_path / "v2.onnx")({"data": x})[0] - ref).max() < 1e-5
+
+
+def test_config_border_rule_dcnv2_trains_and_exports_exactly(tmp_path):
+    """network.border_rule=dcnv2 builds every DCNv1 block with the zero-padded rule, which ONNX DeformConv
+    computes: the export with plain DeformConv matches MXNet (the default dcnv1 export emulates v1)."""
+    import mxnet as mx
+    from mxnet import autograd
+    from operators.blocks import DeformableConv2D
+    from dcn.deploy.runtime import open_session
+    cfg, net = _export("rfcn", tmp_path, border_rule="onnx", overrides=["network.border_rule=dcnv2"])
+    rules = []
+    net.apply(lambda b: rules.append(b._kwargs["border_rule"]) if isinstance(b, DeformableConv2D) else None)
+    assert rules and set(rules) == {"dcnv2"}, rules
+    x = np.random.default_rng(2).normal(0, 20, (1, 3, 96, 128)).astype("f4")
+    with autograd.predict_mode():
+        ref = [o.asnumpy() for o in net.body_outputs(mx.nd, mx.nd.array(x)) if o is not None]
+    got = open_session(tmp_path / "rfcn_body.onnx")({"data": x})
+    for r, g in zip(ref, got):
+        assert np.abs(g - r).max() <= 1e-4 * max(1.0, np.abs(r).max())
+
+
+def test_config_border_rule_is_checked():
+    from dcn.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="border_rule"):
+        load_config(ROOT / CFGS["rfcn"], ["network.border_rule=v2"])
 
 
 @pytest.mark.parametrize("backbone", ["resnet_v1_50", "aligned_inception_resnet"])

@@ -11,6 +11,7 @@ import mxnet as mx
 from mxnet import gluon
 
 import operators
+from operators.blocks import set_border_rule
 from dcn.config import Config
 from dcn.config.errors import ConfigError
 from dcn.modeling.backbones.resnet_v1 import ResNetV1
@@ -42,11 +43,14 @@ def new_network(cfg: Config) -> gluon.Block:
     """The network of ``cfg`` from its task's recipe, not initialised."""
     recipe = config_recipe(cfg)
     try:
-        return recipe.build(cfg)
+        net = recipe.build(cfg)
     except ConfigError:
         raise
     except ValueError as err:  # inconsistent network.* keys (stride, dilation): a config error
         raise ConfigError(str(err)) from None
+    if cfg.network.border_rule != "dcnv1":
+        set_border_rule(net, cfg.network.border_rule)
+    return net
 
 
 def build_network(cfg: Config, ctx: Optional[mx.Context] = None) -> gluon.Block:

@@ -62,6 +62,9 @@ class NetworkConfig:
     offset_dilation: int = _f(0, "dilation of the 3x3 offset convs of the deformable layers; 0 = the network's "
                               "original choice: the deformable conv's own (R-FCN, Faster R-CNN, FPN *_dcn models), "
                               "1 (DeepLab); the original deform_conv demo model needs 1", choices=(0, 1, 2, 4, 6, 8))
+    border_rule: str = _f("dcnv1", "sampling rule of the (unmodulated) deformable convolutions: dcnv1 (MXNet "
+                          "contrib's, the released models) or dcnv2 (zero-padded bilinear, as torchvision and ONNX "
+                          "DeformConv: such a model exports to ONNX exactly)", choices=("dcnv1", "dcnv2"))
     deformable_psroi: bool = _f(False, "deformable (PS)RoI pooling in the head")
     psroi_group_size: int = _f(7, "R-FCN: k of the k x k position-sensitive bins (3 for the original deform_psroi "
                                "demo model)", choices=(1, 2, 3, 4, 5, 6, 7, 8, 9))

@@ -217,23 +217,3 @@ def config_meta(cfg, kind: str) -> dict:
         meta["class_names"] = list(_segmentation_classes(cfg))
         meta["dataset"] = cfg.dataset.dataset
     return meta
-
-
-def set_border_rule(net, rule: str) -> int:
-    """Set ``border_rule`` ('dcnv1' or 'dcnv2') on every DCNv1 convolution block of ``net``; returns how many.
-
-    A network trained with 'dcnv2' exports exactly with ``border_rule="onnx"`` (plain ``DeformConv``)."""
-    from operators.blocks import DeformableConv2D
-    if rule not in ("dcnv1", "dcnv2"):
-        raise ValueError(f"rule must be 'dcnv1' or 'dcnv2', got {rule!r}")
-    count = 0
-
-    def visit(block) -> None:
-        nonlocal count
-        if isinstance(block, DeformableConv2D):
-            block._kwargs["border_rule"] = rule
-            count += 1
-        for child in block._children.values():
-            visit(child)
-    visit(net)
-    return count
