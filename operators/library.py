@@ -19,7 +19,6 @@ LIBRARY_PATH = Path(os.environ.get("DCN_OPS_LIBRARY", BUILD_DIR / "libdcn_ops.so
 # library only when MXNet sees a GPU, so CPU installs behave exactly as before.
 CUDA_LIBRARY_PATH = BUILD_DIR / "libdcn_ops_cuda.so"
 _VERSION_FILE = BUILD_DIR / "mxnet_version.txt"
-OP_NAMES = ("DeformableConvolution", "ModulatedDeformableConvolution", "DeformablePSROIPooling")
 
 # oneDNN's sgemm (the onednn-cpu-gomp wheel, a dependency: it shares MXNet's
 # libgomp) is ~1.2x faster than the mxnet wheel's OpenBLAS on the deformable
