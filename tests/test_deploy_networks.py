@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from deploy_cases import needs_onnx, needs_openvino
+from net_cases import randomise
 
 pytestmark = needs_onnx
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,19 +17,6 @@ CFGS = {"deeplab": "experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml",
         "rfcn": "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml",
         "faster_rcnn": "experiments/faster_rcnn/cfgs/synthetic_rcnn_dcn.yaml",
         "fpn": "experiments/fpn/cfgs/synthetic_fpn_dcn.yaml"}
-
-
-def _randomise(net, seed: int) -> None:
-    """Non-trivial values everywhere (offsets and BN statistics too), so the graphs are really compared."""
-    import mxnet as mx
-    rng = np.random.default_rng(seed)
-    for name, p in net.collect_params().items():
-        if name.startswith("anchors") or name == "upsampling_weight":
-            continue
-        v = rng.normal(0, 0.05, p.shape)
-        if name.endswith(("running_var", "gamma")):
-            v = np.abs(v) + 0.5
-        p.set_data(mx.nd.array(v))
 
 
 # the baselines with the original's poolings: _contrib_PSROIPooling (R-FCN) / ROIPooling (Faster R-CNN)
@@ -47,7 +35,7 @@ def _export(kind: str, tmp_path: Path, seed: int = 0, border_rule: str = "v1", p
     cfg = load_config(ROOT / CFGS[kind], (PLAIN[kind] if plain else [])
                       + (["symbol=resnet_v1_18_class_aware_rpn_dcn"] if one_stage else []) + list(overrides))
     net = build_network(cfg)
-    _randomise(net, seed)
+    randomise(net, seed)
     export_onnx(net, tmp_path / kind, (96, 128), border_rule, config_meta(cfg, network_kind(net)))
     return cfg, net
 
@@ -135,7 +123,7 @@ def test_backbone_onnx(tmp_path, backbone):
     net.initialize()
     x = np.random.default_rng(2).normal(0, 1, (1, 3, 64, 96)).astype("f4")
     net(mx.nd.array(x))
-    _randomise(net, 3)
+    randomise(net, 3)
     meta = export_onnx(net, tmp_path / "resnet", (64, 96))
     assert meta["net"]["outputs"] == ["output0", "output1"]
     with autograd.predict_mode():

@@ -12,26 +12,15 @@ from mxnet import autograd
 from dcn.checkpoint import build_network, load_params
 from dcn.config import load_config
 from dcn.export import ImportedRFCN, export_model, import_graph, module_from_export
+from net_cases import randomise
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _randomise(net, seed):
-    """Non-trivial values everywhere (offsets and BN statistics included), so the graphs are really compared."""
-    rng = np.random.default_rng(seed)
-    for name, p in net.collect_params().items():
-        if name.startswith("anchors") or name == "upsampling_weight":
-            continue
-        v = rng.normal(0, 0.05, p.shape)
-        if name.endswith(("running_var", "gamma")):
-            v = np.abs(v) + 0.5
-        p.set_data(mx.nd.array(v))
 
 
 def test_deeplab_export_round_trip(tmp_path):
     cfg = load_config(ROOT / "experiments/deeplab/cfgs/synthetic_deeplab_dcn.yaml")
     net = build_network(cfg)
-    _randomise(net, 0)
+    randomise(net, 0)
     x = mx.nd.array(np.random.default_rng(1).normal(0, 20, (1, 3, 64, 80)))
     with autograd.predict_mode():
         ref = net(x).asnumpy()
@@ -55,7 +44,7 @@ def test_rfcn_export_round_trip_and_detect(tmp_path):
     from dcn.detection.inference import detect
     cfg = load_config(ROOT / "experiments/rfcn/cfgs/synthetic_rfcn_dcn.yaml")
     net = build_network(cfg)
-    _randomise(net, 2)
+    randomise(net, 2)
     x = mx.nd.array(np.random.default_rng(3).normal(0, 20, (1, 3, 64, 96)))
     rois = mx.nd.array([[0, 2, 3, 40, 50], [0, 10, 0, 90, 63]])
     with autograd.predict_mode():

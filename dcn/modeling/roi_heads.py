@@ -38,7 +38,20 @@ def _pool_op(F, reference_impl: bool):
 PLAIN_PSROI_POOLING = ("bilinear", "average")
 
 
-class DeformablePSROIHead(HybridBlock):
+class _OffsetPooling(HybridBlock):
+    """What both deformable poolings share: ``trans_std`` and the offset layer's learning-rate multiplier."""
+
+    @property
+    def trans_std(self) -> float:
+        """Offsets are scaled by this times the RoI size (figure 7 draws them the same way)."""
+        return self._trans_std
+
+    def _scale_offset_lr(self, mult: float) -> None:
+        for p in self.offset.collect_params().values():
+            p.lr_mult = mult
+
+
+class DeformablePSROIHead(_OffsetPooling):
     """``(feature (N, C_in, H, W), rois (R, 5)) -> pooled scores (R, output_dim, k, k)``.
 
     One R-FCN branch: ``DeformablePSROIHead(num_classes, num_classes, prefix="rfcn_cls_")``
@@ -78,13 +91,7 @@ class DeformablePSROIHead(HybridBlock):
             if deformable:
                 self.offset = nn.Conv2D(2 * k2 * num_offset_classes, 1, in_channels=in_channels,
                                         weight_initializer="zeros", bias_initializer="zeros", prefix="offset_t_")
-                for p in self.offset.collect_params().values():
-                    p.lr_mult = offset_lr_mult
-
-    @property
-    def trans_std(self) -> float:
-        """Offsets are scaled by this times the RoI size (figure 7 draws them the same way)."""
-        return self._trans_std
+                self._scale_offset_lr(offset_lr_mult)
 
     def offsets(self, F, feature, rois):
         """Normalised part offsets (R, 2*num_offset_classes, k, k) ((dx, dy) per class)."""
@@ -108,7 +115,7 @@ class DeformablePSROIHead(HybridBlock):
 PLAIN_ROI_POOLING = ("max", "bilinear")
 
 
-class DeformableRoIPool(HybridBlock):
+class DeformableRoIPool(_OffsetPooling):
     """``(feature (N, C, H, W), rois (R, 5)) -> (R, C, k, k)``: (deformable) RoI pooling of one map.
 
     Deformable (paper figure 3): plain RoI pooling (our operator with
@@ -144,13 +151,7 @@ class DeformableRoIPool(HybridBlock):
             if deformable:
                 self.offset = nn.Dense(2 * k2, in_units=in_channels * k2, weight_initializer="zeros",
                                        bias_initializer="zeros", prefix=offset_prefix)
-                for p in self.offset.collect_params().values():
-                    p.lr_mult = offset_lr_mult
-
-    @property
-    def trans_std(self) -> float:
-        """Offsets are scaled by this times the RoI size (figure 7 draws them the same way)."""
-        return self._trans_std
+                self._scale_offset_lr(offset_lr_mult)
 
     def offsets(self, F, feature, rois):
         """Normalised offsets (R, 2, k, k) from plain RoI pooling and the offset fc."""

@@ -124,23 +124,47 @@ __device__ __forceinline__ acc_t<T> sample(const DeformConvGeom& g, int64_t n, i
   return kMask ? ld(mask + ((n * g.dgroups + d) * kk + tap) * HoWo + pix) : A(1);
 }
 
+// One thread item of the per-channel-block kernels (im2col, atomic col2im): its (image, tap, pixel), the
+// sample's corners, their weights with the mask folded in, and the block's channels [c0, c1).
+template <typename A>
+struct BlockSample {
+  int64_t b, tap, p, c0, c1;
+  Corners<A> c;
+  A wk[4];
+};
+
+template <typename T, bool kMask>
+__device__ __forceinline__ BlockSample<acc_t<T>> block_sample(const DeformConvGeom& g, int64_t i, int64_t n0,
+                                                              int64_t p0, int64_t P, int64_t nblk, const T* offset,
+                                                              const T* mask) {
+  using A = acc_t<T>;
+  const int64_t cpg = g.C / g.dgroups;
+  const TapIndex ix = decode_tap_index(i, P, g.taps(), nblk, g.dgroups);
+  BlockSample<A> s;
+  s.b = ix.b;
+  s.tap = ix.tap;
+  s.p = ix.p;
+  const A mv = sample<T, kMask, false>(g, n0 + ix.b, ix.d, ix.tap, p0 + ix.p, offset, mask, &s.c);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) s.wk[k] = kMask ? s.c.w[k] * mv : s.c.w[k];
+  s.c0 = ix.d * cpg + ix.blk * kChanBlock;
+  s.c1 = min(s.c0 + kChanBlock, (ix.d + 1) * cpg);
+  return s;
+}
+
 // col[b][c*kk + tap][p] for images n0.., pixels p0.. of the chunk.
 template <typename T, bool kMask>
 __global__ void im2col_kernel(DeformConvGeom g, int64_t n0, int64_t nb, int64_t p0, int64_t P, int64_t nblk,
                               const T* x, const T* offset, const T* mask, T* col) {
   using A = acc_t<T>;
-  const int64_t kk = g.taps(), HW = g.H * g.W, cpg = g.C / g.dgroups;
+  const int64_t kk = g.taps(), HW = g.H * g.W;
   const int64_t total = nb * g.dgroups * nblk * kk * P;
   DCN_GRID_LOOP(i, total) {
-    const TapIndex ix = decode_tap_index(i, P, kk, nblk, g.dgroups);
-    const int64_t p = ix.p, tap = ix.tap, blk = ix.blk, d = ix.d, b = ix.b;
-    Corners<A> c;
-    const A mv = sample<T, kMask, false>(g, n0 + b, d, tap, p0 + p, offset, mask, &c);
-    A wk[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) wk[k] = kMask ? c.w[k] * mv : c.w[k];
-    const int64_t c0 = d * cpg + blk * kChanBlock, c1 = min(c0 + kChanBlock, (d + 1) * cpg);
-    for (int64_t ch = c0; ch < c1; ++ch) {
+    const BlockSample<A> s = block_sample<T, kMask>(g, i, n0, p0, P, nblk, offset, mask);
+    const int64_t b = s.b, tap = s.tap, p = s.p;
+    const Corners<A>& c = s.c;
+    const A* wk = s.wk;
+    for (int64_t ch = s.c0; ch < s.c1; ++ch) {
       const T* plane = x + ((n0 + b) * g.C + ch) * HW;
       // corners_dot's order (as the CPU kernel): w0*v0 + w1*v1 + w2*v2 + w3*v3
       const A v = wk[0] * ld(plane + c.idx[0]) + wk[1] * ld(plane + c.idx[1]) + wk[2] * ld(plane + c.idx[2]) +
@@ -185,19 +209,15 @@ template <typename T, bool kMask>
 __global__ void col2im_atomic_kernel(DeformConvGeom g, int64_t n0, int64_t nb, int64_t p0, int64_t P, int64_t nblk,
                                      const T* offset, const T* mask, const acc_t<T>* dcol, acc_t<T>* dx) {
   using A = acc_t<T>;
-  const int64_t kk = g.taps(), HW = g.H * g.W, cpg = g.C / g.dgroups;
+  const int64_t kk = g.taps(), HW = g.H * g.W;
   const int64_t total = nb * g.dgroups * nblk * kk * P;
   DCN_GRID_LOOP(i, total) {
-    const TapIndex ix = decode_tap_index(i, P, kk, nblk, g.dgroups);
-    const int64_t p = ix.p, tap = ix.tap, blk = ix.blk, d = ix.d, b = ix.b;
-    Corners<A> c;
-    const A mv = sample<T, kMask, false>(g, n0 + b, d, tap, p0 + p, offset, mask, &c);
+    const BlockSample<A> s = block_sample<T, kMask>(g, i, n0, p0, P, nblk, offset, mask);
+    const int64_t b = s.b, tap = s.tap, p = s.p;
+    const Corners<A>& c = s.c;
+    const A* wk = s.wk;
     if (c.w[0] == A(0) && c.w[1] == A(0) && c.w[2] == A(0) && c.w[3] == A(0)) continue;
-    A wk[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) wk[k] = kMask ? c.w[k] * mv : c.w[k];
-    const int64_t c0 = d * cpg + blk * kChanBlock, c1 = min(c0 + kChanBlock, (d + 1) * cpg);
-    for (int64_t ch = c0; ch < c1; ++ch) {
+    for (int64_t ch = s.c0; ch < s.c1; ++ch) {
       const A dv = dcol[((b * g.C + ch) * kk + tap) * P + p];
       A* plane = dx + ((n0 + b) * g.C + ch) * HW;
 #pragma unroll
