@@ -161,15 +161,13 @@ __global__ void im2col_kernel(DeformConvGeom g, int64_t n0, int64_t nb, int64_t 
   const int64_t total = nb * g.dgroups * nblk * kk * P;
   DCN_GRID_LOOP(i, total) {
     const BlockSample<A> s = block_sample<T, kMask>(g, i, n0, p0, P, nblk, offset, mask);
-    const int64_t b = s.b, tap = s.tap, p = s.p;
-    const Corners<A>& c = s.c;
-    const A* wk = s.wk;
+    const int32_t* idx = s.c.idx;
     for (int64_t ch = s.c0; ch < s.c1; ++ch) {
-      const T* plane = x + ((n0 + b) * g.C + ch) * HW;
+      const T* plane = x + ((n0 + s.b) * g.C + ch) * HW;
       // corners_dot's order (as the CPU kernel): w0*v0 + w1*v1 + w2*v2 + w3*v3
-      const A v = wk[0] * ld(plane + c.idx[0]) + wk[1] * ld(plane + c.idx[1]) + wk[2] * ld(plane + c.idx[2]) +
-                  wk[3] * ld(plane + c.idx[3]);
-      col[((b * g.C + ch) * kk + tap) * P + p] = cvt<T>(v);
+      const A v = s.wk[0] * ld(plane + idx[0]) + s.wk[1] * ld(plane + idx[1]) + s.wk[2] * ld(plane + idx[2]) +
+                  s.wk[3] * ld(plane + idx[3]);
+      col[((s.b * g.C + ch) * kk + s.tap) * P + s.p] = cvt<T>(v);
     }
   }
 }
@@ -213,16 +211,13 @@ __global__ void col2im_atomic_kernel(DeformConvGeom g, int64_t n0, int64_t nb, i
   const int64_t total = nb * g.dgroups * nblk * kk * P;
   DCN_GRID_LOOP(i, total) {
     const BlockSample<A> s = block_sample<T, kMask>(g, i, n0, p0, P, nblk, offset, mask);
-    const int64_t b = s.b, tap = s.tap, p = s.p;
-    const Corners<A>& c = s.c;
-    const A* wk = s.wk;
-    if (c.w[0] == A(0) && c.w[1] == A(0) && c.w[2] == A(0) && c.w[3] == A(0)) continue;
+    if (s.c.w[0] == A(0) && s.c.w[1] == A(0) && s.c.w[2] == A(0) && s.c.w[3] == A(0)) continue;
     for (int64_t ch = s.c0; ch < s.c1; ++ch) {
-      const A dv = dcol[((b * g.C + ch) * kk + tap) * P + p];
-      A* plane = dx + ((n0 + b) * g.C + ch) * HW;
+      const A dv = dcol[((s.b * g.C + ch) * kk + s.tap) * P + s.p];
+      A* plane = dx + ((n0 + s.b) * g.C + ch) * HW;
 #pragma unroll
       for (int k = 0; k < 4; ++k)
-        if (wk[k] != A(0)) atomic_add(plane + c.idx[k], wk[k] * dv);
+        if (s.wk[k] != A(0)) atomic_add(plane + s.c.idx[k], s.wk[k] * dv);
     }
   }
 }
@@ -302,6 +297,16 @@ __global__ void bias_grad_kernel(int64_t N, int64_t F, int64_t HoWo, const T* do
   if (threadIdx.x == 0) dbias[f] = cvt<T>(buf[0]);
 }
 
+// The column chunk of images [n0, n0 + nb), pixels [p0, p0 + P) (forward and backward).
+template <typename T>
+cudaError_t launch_im2col(const DeformConvGeom& g, int64_t n0, int64_t nb, int64_t p0, int64_t P, int64_t nblk,
+                          const T* x, const T* offset, const T* mask, T* col, cudaStream_t st) {
+  const int64_t items = nb * g.dgroups * nblk * g.taps() * P;
+  if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, true>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
+  else DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, false>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
+  return cudaGetLastError();
+}
+
 template <typename T>
 int forward_t(const DeformConvGeom& g, const T* x, const T* offset, const T* mask, const T* weight, const T* bias,
               T* out, void* ws, cudaStream_t st) {
@@ -314,10 +319,7 @@ int forward_t(const DeformConvGeom& g, const T* x, const T* offset, const T* mas
     const int64_t nb = std::min(pl.nb, g.N - n0);
     for (int64_t p0 = 0; p0 < HoWo; p0 += pl.P) {
       const int64_t P = std::min(pl.P, HoWo - p0);
-      const int64_t items = nb * g.dgroups * nblk * kk * P;
-      if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, true>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
-      else DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, false>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
-      DCN_CUDA_TRY(cudaGetLastError());
+      DCN_CUDA_TRY(launch_im2col(g, n0, nb, p0, P, nblk, x, offset, mask, col, st));
       GemmArgs<T, T, T> a{};
       a.M = Fg; a.N = P; a.K = Kg;
       a.A = weight; a.lda = Kg; a.sA_in = Fg * Kg; a.sA_out = 0;
@@ -372,10 +374,7 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
     const int64_t nb = std::min(pl.nb, g.N - n0);
     for (int64_t p0 = 0; p0 < HoWo; p0 += pl.P) {
       const int64_t P = std::min(pl.P, HoWo - p0);
-      const int64_t items = nb * g.dgroups * nblk * kk * P;
-      if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, true>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
-      else DCN_LAUNCH(blocks_for(items), kThreads, st, im2col_kernel<T, false>)(g, n0, nb, p0, P, nblk, x, offset, mask, col);
-      DCN_CUDA_TRY(cudaGetLastError());
+      DCN_CUDA_TRY(launch_im2col(g, n0, nb, p0, P, nblk, x, offset, mask, col, st));
       for (int64_t b = 0; b < nb; ++b) {  // dW += dY col^T, images in order
         GemmArgs<T, T, A> a{};
         a.M = Fg; a.N = Kg; a.K = P;
@@ -400,6 +399,7 @@ int backward_t(const DeformConvGeom& g, bool det, const T* dout, const T* x, con
       if (mask) DCN_LAUNCH(blocks_for(pts), kThreads, st, coord_grad_kernel<T, true>)(g, n0, nb, p0, P, x, offset, mask, dcol, doffset, dmask);
       else DCN_LAUNCH(blocks_for(pts), kThreads, st, coord_grad_kernel<T, false>)(g, n0, nb, p0, P, x, offset, mask, dcol, doffset, dmask);
       DCN_CUDA_TRY(cudaGetLastError());
+      const int64_t items = nb * g.dgroups * nblk * kk * P;
       if (!det) {
         if (mask) DCN_LAUNCH(blocks_for(items), kThreads, st, col2im_atomic_kernel<T, true>)(g, n0, nb, p0, P, nblk, offset, mask, dcol, dxa);
         else DCN_LAUNCH(blocks_for(items), kThreads, st, col2im_atomic_kernel<T, false>)(g, n0, nb, p0, P, nblk, offset, mask, dcol, dxa);
