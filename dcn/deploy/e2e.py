@@ -59,25 +59,32 @@ def _count(g: GraphBuilder, x: str) -> str:
     return g.op("Slice", [g.op("Shape", [x]), g.ints([0]), g.ints([1])])
 
 
+def _start_graph(body: Graph, body_inputs: Sequence[str], settings, options: Optional[ConvertOptions],
+                 split_graphs: str):
+    """A one-graph model's start: the body converted on input ``data``, and ``im_info``'s height, width, scale.
+    Soft-NMS and box averaging are refused (they run on ``split_graphs`` with ``dcn.deploy.pipeline``)."""
+    if settings.use_softnms or settings.bbox_averaging:
+        raise NotImplementedError("the end-to-end graph has per-class NMS only: TEST.USE_SOFTNMS / BBOX_AVERAGING "
+                                  f"need {split_graphs} and dcn.deploy.pipeline")
+    g = GraphBuilder()
+    for nm in ("data", "im_info", "detections"):
+        g.fresh(nm)
+    outs = convert_into(g, body[0], body[1], {body_inputs[0]: "data"}, body[2], options)
+    info = g.op("Reshape", ["im_info", g.ints([3])])
+    return g, outs, tuple(g.op("Gather", [info, g.const(np.int64(k))]) for k in range(3))
+
+
 def detector_graph(kind: str, body: Graph, head: Graph, body_inputs: Sequence[str], body_outputs: Sequence[str],
                    head_inputs: Sequence[str], settings, agnostic: bool, options: Optional[ConvertOptions] = None,
                    first_level: int = 2):
     """The end-to-end ONNX model of an R-FCN / Faster R-CNN / FPN from its traced body and head symbols.
 
-    ``settings``: ``dcn.deploy.pipeline.DetectSettings``. ``body_outputs``: names of the body's outputs
+    ``settings``: ``dcn.detection.settings.DetectParams``. ``body_outputs``: names of the body's outputs
     (features first, then rpn_logits, rpn_deltas, anchors). ``agnostic``: the head predicts one box per RoI
     (bbox_pred (R, 4)) rather than one per class (R, 4 (C + 1))."""
     s = settings
-    if s.use_softnms or s.bbox_averaging:
-        raise NotImplementedError("the end-to-end graph has per-class NMS only: TEST.USE_SOFTNMS / BBOX_AVERAGING "
-                                  "need the body + head graphs and dcn.deploy.pipeline")
-    g = GraphBuilder()
-    for nm in ("data", "im_info", "detections"):
-        g.fresh(nm)
-    outs = convert_into(g, body[0], body[1], {body_inputs[0]: "data"}, body[2], options)
+    g, outs, (height, width, scale) = _start_graph(body, body_inputs, s, options, "the body + head graphs")
     feats, (logits, deltas, anchors) = outs[:-3], outs[-3:]
-    info = g.op("Reshape", ["im_info", g.ints([3])])
-    height, width, scale = (g.op("Gather", [info, g.const(np.int64(k))]) for k in range(3))
     # proposals (dcn.detection.rpn.propose)
     probs = g.op("Softmax", [g.op("Squeeze", [logits, g.ints([0])])], axis=-1)
     fg = g.op("Sub", [g.scalar(1.0), g.op("Squeeze", [_col(g, probs, 0), g.ints([1])])], "rpn_fg")  # (N,)
@@ -163,15 +170,8 @@ def class_aware_rpn_graph(body: Graph, body_inputs: Sequence[str], settings,
     ``rpn_pre_nms_top_n`` best by foreground score, their boxes (unit stds, clipped, / scale), per-class
     NMS (``dcn.detection.inference.raw_detections``, class-aware branch)."""
     s = settings
-    if s.use_softnms or s.bbox_averaging:
-        raise NotImplementedError("the end-to-end graph has per-class NMS only: TEST.USE_SOFTNMS / BBOX_AVERAGING "
-                                  "need the body graph and dcn.deploy.pipeline")
-    g = GraphBuilder()
-    for nm in ("data", "im_info", "detections"):
-        g.fresh(nm)
-    logits, deltas, anchors = convert_into(g, body[0], body[1], {body_inputs[0]: "data"}, body[2], options)
-    info = g.op("Reshape", ["im_info", g.ints([3])])
-    height, width, scale = (g.op("Gather", [info, g.const(np.int64(k))]) for k in range(3))
+    g, (logits, deltas, anchors), (height, width, scale) = _start_graph(body, body_inputs, s, options,
+                                                                      "the body graph")
     probs = g.op("Softmax", [g.op("Squeeze", [logits, g.ints([0])])], "anchor_probs", axis=-1)  # (N, C+1)
     fg = g.op("Sub", [g.scalar(1.0), g.op("Squeeze", [_col(g, probs, 0), g.ints([1])])], "anchor_fg")
     n = _count(g, fg)

@@ -175,11 +175,11 @@ def _end_to_end(kind: str, specs: Dict[str, GraphSpec], traced: dict, detect: Op
     """The one-graph detector (``dcn.deploy.e2e``), or None (logged) where it does not apply."""
     import onnx
     from .e2e import detector_graph
-    from .pipeline import DetectSettings
+    from dcn.detection.settings import DetectParams
     if detect is None:
         logger.info("no detection parameters (meta_extra['detect']): %s_body/_head only, no end-to-end graph", kind)
         return None
-    settings = DetectSettings.from_dict(detect)
+    settings = DetectParams.from_dict(detect)
     body = traced["body"]
     try:
         if "head" not in traced:

@@ -26,7 +26,7 @@ from dcn.detection.box_voting import vote_boxes
 from dcn.detection.nms import greedy_nms
 from dcn.detection.soft_nms import soft_nms
 
-from dcn.detection.settings import BOX_DELTA_CLIP, DetectParams as DetectSettings
+from dcn.detection.settings import BOX_DELTA_CLIP, DetectParams
 
 from .runtime import Session, open_session
 
@@ -83,7 +83,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def propose(anchors: np.ndarray, fg: np.ndarray, deltas: np.ndarray, im_info: np.ndarray,
-            s: DetectSettings) -> np.ndarray:
+            s: DetectParams) -> np.ndarray:
     """RPN proposals (P, 4) of one image, best first (``dcn.detection.rpn.propose``)."""
     h, w, scale = (float(v) for v in im_info)
     boxes = clip_boxes(decode_boxes(deltas, anchors, (1.0, 1.0, 1.0, 1.0)), h, w)
@@ -98,7 +98,7 @@ def propose(anchors: np.ndarray, fg: np.ndarray, deltas: np.ndarray, im_info: np
     return boxes[keep]
 
 
-def decode_head_boxes(bbox_pred: np.ndarray, rois: np.ndarray, s: DetectSettings) -> np.ndarray:
+def decode_head_boxes(bbox_pred: np.ndarray, rois: np.ndarray, s: DetectParams) -> np.ndarray:
     """Head deltas (R, 4 K) on RoIs (R, 4) -> boxes (R, 4) (K = 1) or (R, K, 4), de-normalised."""
     r, k = rois.shape[0], bbox_pred.shape[1] // 4
     means = np.asarray(s.bbox_means, np.float32) / np.asarray(s.bbox_stds, np.float32)
@@ -108,7 +108,7 @@ def decode_head_boxes(bbox_pred: np.ndarray, rois: np.ndarray, s: DetectSettings
     return boxes.reshape(r, 4) if k == 1 else boxes.reshape(r, k, 4)
 
 
-def postprocess(boxes: np.ndarray, probs: np.ndarray, s: DetectSettings) -> np.ndarray:
+def postprocess(boxes: np.ndarray, probs: np.ndarray, s: DetectParams) -> np.ndarray:
     """Per-class NMS (or Soft-NMS), score threshold, ``max_per_image`` -> (K, 6), best first."""
     num_rois, num_fg = probs.shape[0], probs.shape[1] - 1
     if num_rois == 0 or num_fg == 0:
@@ -156,7 +156,7 @@ class OnnxDetector:
         if self.kind not in ("rfcn", "faster_rcnn", "fpn"):
             raise ValueError(f"{prefix}-meta.json describes a {self.kind!r} network, not a detector")
         self.meta = meta
-        self.settings = DetectSettings.from_dict(meta.get("detect", {}))
+        self.settings = DetectParams.from_dict(meta.get("detect", {}))
         graphs = meta["graphs"]
         self.body: Session = open_session(folder / graphs["body"]["file"], runtime, threads)
         # no head: the class-aware RPN (one stage), whose anchors' (C+1)-way scores are the result
@@ -205,7 +205,7 @@ class OnnxDetector:
         first = int(self.levels[0][1:])
         level = assign_levels(rois, first, first + len(self.levels) - 1)
         feeds: Dict[str, np.ndarray] = dict(zip(self.levels, feats))
-        order, dummies = [], []
+        order = []
         for i, name in enumerate(self.levels):
             idx = np.flatnonzero(level == first + i)
             part = rois[idx]
