@@ -73,6 +73,27 @@ def _row(kind: str, case: str, dtype: str, what: str, errs: dict, tol: float, no
                 errors={k: {"max_abs": a, "max_rel": r} for k, (a, r) in errs.items()}, note=note)
 
 
+def backward_rows(kind: str, case: str, dtype: str, what: str, backward, ref: dict, tol: float
+                  ) -> tuple[list[dict], dict]:
+    """Rows of the atomic and the deterministic backward (``backward(deterministic)`` -> gradients) against
+    ``ref``; the deterministic one runs twice and must repeat bit for bit. Also returns the atomic gradients."""
+    rows, atomic = [], None
+    for det in (False, True):
+        grads = backward(det)
+        errs = {key: rel_err(grads[key], ref[key]) for key in grads}
+        note = ""
+        if det:
+            again = backward(True)
+            same = all(np.array_equal(grads[key], again[key]) for key in grads)
+            note = "bitwise repeatable" if same else "NOT bitwise repeatable"
+            if not same:
+                errs["repeat"] = (float("inf"), float("inf"))
+        else:
+            atomic = grads
+        rows.append(_row(kind, case, dtype, what + (" (deterministic)" if det else ""), errs, tol, note))
+    return rows, atomic
+
+
 def conv_checks(torch, device: str, label: str = "") -> list[dict]:
     """All CONV_CASES x rules x dtypes; label is appended to the case names."""
     from benchmarks import torch_reference as tr
@@ -113,25 +134,15 @@ def conv_checks(torch, device: str, label: str = "") -> list[dict]:
                 tol = TOLERANCE[dname]
                 out = ch.deform_conv_forward(arr["x"], arr["off"], arr["w"], mask, arr["b"], rule=rule,
                                              budget_bytes=budget, **geo)
-                fwd_errs = {"out": rel_err(out, ref["out"])}
-                grads = {}
-                for det in (False, True):
-                    g = ch.deform_conv_backward(arr["dy"], arr["x"], arr["off"], arr["w"], mask, with_bias=bias,
-                                                rule=rule, budget_bytes=budget, deterministic=det, **geo)
-                    errs = {key: rel_err(g[key], ref[key]) for key in g}
-                    note = ""
-                    if det:
-                        again = ch.deform_conv_backward(arr["dy"], arr["x"], arr["off"], arr["w"], mask,
-                                                        with_bias=bias, rule=rule, budget_bytes=budget,
-                                                        deterministic=True, **geo)
-                        same = all(np.array_equal(g[key], again[key]) for key in g)
-                        note = "bitwise repeatable" if same else "NOT bitwise repeatable"
-                        if not same:
-                            errs["repeat"] = (float("inf"), float("inf"))
-                    grads[det] = g
-                    rows.append(_row("deform_conv", name, dname, f"{variant} backward"
-                                     + (" (deterministic)" if det else ""), errs, tol, note))
-                rows.insert(len(rows) - 2, _row("deform_conv", name, dname, f"{variant} forward", fwd_errs, tol))
+                rows.append(_row("deform_conv", name, dname, f"{variant} forward", {"out": rel_err(out, ref["out"])},
+                                 tol))
+
+                def backward(det: bool) -> dict:
+                    return ch.deform_conv_backward(arr["dy"], arr["x"], arr["off"], arr["w"], mask, with_bias=bias,
+                                                   rule=rule, budget_bytes=budget, deterministic=det, **geo)
+                bwd_rows, atomic_grads = backward_rows("deform_conv", name, dname, f"{variant} backward", backward,
+                                                       ref, tol)
+                rows += bwd_rows
                 if rule == "dcnv2" and tv_deform_conv2d is not None and dtype == np.float64:
                     # independent oracle for the DCNv2 rule (and a check of our torch reference)
                     tt = {key: torch.tensor(v, device=device, requires_grad=key != "dy")
@@ -144,7 +155,7 @@ def conv_checks(torch, device: str, label: str = "") -> list[dict]:
                           "offset": tt["off"].grad.cpu().numpy(), "weight": tt["w"].grad.cpu().numpy()}
                     if use_mask:
                         tv["mask"] = tt["mask"].grad.cpu().numpy()
-                    ours = {"out": out, **grads[False]}
+                    ours = {"out": out, **atomic_grads}
                     rows.append(_row("deform_conv", name, dname, f"{variant} vs torchvision (fwd+bwd)",
                                      {key: rel_err(ours[key], tv[key]) for key in tv}, 1e-12))
                     rows.append(_row("reference", name, dname, f"torch reference vs torchvision, {variant}",
@@ -182,18 +193,10 @@ def psroi_checks(torch, device: str) -> list[dict]:
             tol = TOLERANCE[dname]
             out = ch.psroi_forward(arr["data"], r_arr, arr["trans"], **geo)
             rows.append(_row("psroi", name, dname, "forward", {"out": rel_err(out, ref["out"])}, tol))
-            for det in (False, True):
-                g = ch.psroi_backward(arr["dy"], arr["data"], r_arr, arr["trans"], deterministic=det, **geo)
-                errs = {key: rel_err(g[key], ref[key]) for key in g}
-                note = ""
-                if det:
-                    again = ch.psroi_backward(arr["dy"], arr["data"], r_arr, arr["trans"], deterministic=True, **geo)
-                    same = all(np.array_equal(g[key], again[key]) for key in g)
-                    note = "bitwise repeatable" if same else "NOT bitwise repeatable"
-                    if not same:
-                        errs["repeat"] = (float("inf"), float("inf"))
-                rows.append(_row("psroi", name, dname, "backward" + (" (deterministic)" if det else ""), errs, tol,
-                                 note))
+
+            def backward(det: bool) -> dict:
+                return ch.psroi_backward(arr["dy"], arr["data"], r_arr, arr["trans"], deterministic=det, **geo)
+            rows += backward_rows("psroi", name, dname, "backward", backward, ref, tol)[0]
     return rows
 
 

@@ -120,7 +120,7 @@ def find_cublas() -> Optional[str]:
         if not nvidia.is_dir():
             continue
         found = sorted(nvidia.glob("*/lib/libcublas.so.*"), reverse=True)
-        found = [p for p in found if p.name.count(".") == 2]  # libcublas.so.N, not libcublasLt
+        found = [p for p in found if p.name.count(".") == 2]  # the soname libcublas.so.N, not .so.N.M.K
         if found:
             return str(found[0])
     return None
