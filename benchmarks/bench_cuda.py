@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
-import os
 import statistics
 import sys
 import time
@@ -90,11 +89,8 @@ def _ptr(t):
 def _without_cublas(fn: Callable[[], None]) -> Callable[[], None]:
     """fn with DCN_CUBLAS=0 (read by the kernels on every call): our own GEMM kernel."""
     def run():
-        os.environ["DCN_CUBLAS"] = "0"
-        try:
+        with ch.builtin_gemm():
             fn()
-        finally:
-            del os.environ["DCN_CUBLAS"]
     return run
 
 

@@ -339,11 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.info("%s: %d / %d checks passed (%.1f s)", name, sum(r["passed"] for r in rows), len(rows),
                  time.time() - t0)
     if ch.gemm_backend().startswith("cuBLAS"):  # the built-in GEMM kernel is the fallback: check it too
-        os.environ["DCN_CUBLAS"] = "0"
-        try:
+        with ch.builtin_gemm():
             rows = conv_checks(torch, device, " [built-in GEMM]")
-        finally:
-            del os.environ["DCN_CUBLAS"]
         report["correctness"] += rows
         LOG.info("deformable convolution, built-in GEMM: %d / %d passed", sum(r["passed"] for r in rows), len(rows))
     if device == "cuda":

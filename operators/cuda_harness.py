@@ -17,6 +17,7 @@ it cannot show races or GPU-specific rounding).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from pathlib import Path
@@ -109,6 +110,21 @@ def gemm_backend(path=None) -> str:
     """The deformable convolution's GEMM: 'cuBLAS (libcublas.so.N)' or 'built-in GEMM (why)'.
     cuBLAS is looked up once per process, at the first call of this or of a convolution."""
     return load_harness(path).dcn_h_gemm_backend().decode()
+
+
+@contextlib.contextmanager
+def builtin_gemm():
+    """Within the block the convolutions use our own GEMM kernel, not cuBLAS (DCN_CUBLAS=0 is read on every
+    call); the variable's previous state is restored afterwards."""
+    old = os.environ.get("DCN_CUBLAS")
+    os.environ["DCN_CUBLAS"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("DCN_CUBLAS", None)
+        else:
+            os.environ["DCN_CUBLAS"] = old
 
 
 def find_cublas() -> Optional[str]:
