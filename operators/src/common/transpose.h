@@ -10,6 +10,8 @@ namespace dcnops {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+// kStream: the out rows are 64-byte aligned and are written past the caches.
+template <bool kStream = false>
 inline void transpose16x16(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
   __m512 r[16], t[16];  // every element is written before it is read
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(in + i * ld_in);
@@ -34,7 +36,10 @@ inline void transpose16x16(const float* in, int64_t ld_in, float* out, int64_t l
     r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
     r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
   }
-  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(out + i * ld_out, r[i]);
+  for (int i = 0; i < 16; ++i) {
+    if (kStream) _mm512_stream_ps(out + i * ld_out, r[i]);
+    else _mm512_storeu_ps(out + i * ld_out, r[i]);
+  }
 }
 #pragma GCC diagnostic pop
 }  // namespace dcnops
