@@ -1,6 +1,6 @@
 """ctypes front end of ``build/libdcn_cuda_harness.so``: runs the CUDA kernels on
 numpy arrays, without an MXNet CUDA wheel (the harness links its own static
-cudart and allocates with it). Used by tests/test_cuda_kernels.py and
+cudart and allocates with it). Used by tests/operators/test_cuda_kernels.py and
 benchmarks/bench_cuda.py.
 
     from operators import cuda_harness as ch

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash init.sh
-bash tests/setup_gpucheck_venv.sh  # best effort: the venv of the GPU-check dry run (tests/test_gpu_check.py)
+bash tests/setup_gpucheck_venv.sh  # best effort: the venv of the GPU-check dry run (tests/benchmarks/test_gpu_check.py)
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Best effort: .venv-gpucheck, a venv like the GPU machine's (numpy 2, CPU torch, no MXNet),
-# where tests/test_gpu_check.py dry-runs benchmarks/gpu_check.py on the emulated kernels.
+# where tests/benchmarks/test_gpu_check.py dry-runs benchmarks/gpu_check.py on the emulated kernels.
 # Re-running is fast (a stamp); a failed install leaves no venv and the test says why it skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,6 @@ if "$PYTHON" -m venv "$VENV.tmp" && "$VENV.tmp/bin/python" -m pip install -q "nu
   rm -rf "$VENV" && mv "$VENV.tmp" "$VENV" && touch "$stamp"
 else
   rm -rf "$VENV.tmp"
-  echo "tests/setup_gpucheck_venv.sh: could not install numpy 2 + $TORCH; tests/test_gpu_check.py will skip" >&2
+  echo "tests/setup_gpucheck_venv.sh: could not install numpy 2 + $TORCH; tests/benchmarks/test_gpu_check.py will skip" >&2
 fi
 exit 0
