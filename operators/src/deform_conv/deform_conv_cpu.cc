@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "../common/blas.h"
 #include "../common/memory.h"
@@ -97,41 +98,129 @@ struct Scratch {
   }
 };
 
-// Fills the sampling tables of image n, pixels [p0, p0 + P).
+// One table entry (row r's pixel pp) from absolute coordinates (h, w).
+template <typename T, bool kGrad>
+inline void table_entry(const DeformConvGeom& g, T h, T w, const T* m, int64_t p, int64_t r, int64_t pp,
+                        int64_t P, const TableRow<T>& out, Scratch<T>* s) {
+  Corners<T> c;
+  if (g.rule == BorderRule::kDCNv1) corners_dcnv1<T, kGrad>(h, w, g.H, g.W, &c);
+  else corners_dcnv2<T, kGrad>(h, w, g.H, g.W, &c);
+  const T mv = m ? m[p] : T(1);
+  for (int k = 0; k < 4; ++k) {
+    out.idx[k * P + pp] = c.idx[k];
+    out.w[k * P + pp] = m ? c.w[k] * mv : c.w[k];
+  }
+  if (kGrad) {
+    s->corners[r * P + pp] = c;
+    s->mvals[r * P + pp] = mv;
+  }
+}
+
+#if defined(__AVX512F__)
+// GCC 12 flags the intrinsics' own undefined operands.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// 16 forward float entries at once: the operations of corners_dcnv1/2 and the
+// mask fold, lane by lane (same roundings, so the same bits as table_entry).
+// Invalid lanes (NaN included) get coordinates 0 before any conversion, then
+// index 0 and weight 0 (times the mask, as in the scalar code).
+inline void table_entries16(const DeformConvGeom& g, __m512 h, __m512 w, const float* m, int64_t pp,
+                            int64_t P, const TableRow<float>& out) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.f);
+  const __m512 Hf = _mm512_set1_ps(static_cast<float>(g.H)), Wf = _mm512_set1_ps(static_cast<float>(g.W));
+  const __m512i Wi = _mm512_set1_epi32(static_cast<int32_t>(g.W));
+  const bool v1 = g.rule == BorderRule::kDCNv1;
+  const __mmask16 inside = _mm512_cmp_ps_mask(h, Hf, _CMP_LT_OQ) & _mm512_cmp_ps_mask(w, Wf, _CMP_LT_OQ);
+  const __mmask16 valid = inside & (v1 ? _mm512_cmp_ps_mask(h, zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(w, zero, _CMP_GE_OQ)
+                                       : _mm512_cmp_ps_mask(h, _mm512_set1_ps(-1.f), _CMP_GT_OQ) &
+                                             _mm512_cmp_ps_mask(w, _mm512_set1_ps(-1.f), _CMP_GT_OQ));
+  h = _mm512_mask_blend_ps(valid, zero, h);
+  w = _mm512_mask_blend_ps(valid, zero, w);
+  __m512i hl = _mm512_cvttps_epi32(_mm512_floor_ps(h)), wl = _mm512_cvttps_epi32(_mm512_floor_ps(w));
+  __m512i hh_i = _mm512_add_epi32(hl, _mm512_set1_epi32(1)), wh_i = _mm512_add_epi32(wl, _mm512_set1_epi32(1));
+  __mmask16 ok[4] = {valid, valid, valid, valid};
+  if (v1) {  // clamped last row / column: both corners there, fraction dropped
+    const __m512i Hm1 = _mm512_set1_epi32(static_cast<int32_t>(g.H - 1)), Wm1 = _mm512_set1_epi32(static_cast<int32_t>(g.W - 1));
+    const __mmask16 ch = _mm512_cmpge_epi32_mask(hl, Hm1), cw = _mm512_cmpge_epi32_mask(wl, Wm1);
+    hl = _mm512_mask_mov_epi32(hl, ch, Hm1);
+    hh_i = _mm512_mask_mov_epi32(hh_i, ch, Hm1);
+    h = _mm512_mask_mov_ps(h, ch, _mm512_cvtepi32_ps(Hm1));
+    wl = _mm512_mask_mov_epi32(wl, cw, Wm1);
+    wh_i = _mm512_mask_mov_epi32(wh_i, cw, Wm1);
+    w = _mm512_mask_mov_ps(w, cw, _mm512_cvtepi32_ps(Wm1));
+  } else {  // zero padding: corners outside the map do not count
+    const __m512i zi = _mm512_setzero_si512();
+    const __mmask16 ok_hl = _mm512_cmpge_epi32_mask(hl, zi), ok_wl = _mm512_cmpge_epi32_mask(wl, zi);
+    const __mmask16 ok_hh = _mm512_cmplt_epi32_mask(hh_i, _mm512_set1_epi32(static_cast<int32_t>(g.H)));
+    const __mmask16 ok_wh = _mm512_cmplt_epi32_mask(wh_i, Wi);
+    ok[0] &= ok_hl & ok_wl;
+    ok[1] &= ok_hl & ok_wh;
+    ok[2] &= ok_hh & ok_wl;
+    ok[3] &= ok_hh & ok_wh;
+  }
+  const __m512 lh = _mm512_sub_ps(h, _mm512_cvtepi32_ps(hl)), lw = _mm512_sub_ps(w, _mm512_cvtepi32_ps(wl));
+  const __m512 hh = _mm512_sub_ps(one, lh), hw = _mm512_sub_ps(one, lw);
+  const __m512i rl = _mm512_mullo_epi32(hl, Wi), rh = _mm512_mullo_epi32(hh_i, Wi);
+  const __m512i idx[4] = {_mm512_add_epi32(rl, wl), _mm512_add_epi32(rl, wh_i), _mm512_add_epi32(rh, wl),
+                          _mm512_add_epi32(rh, wh_i)};
+  const __m512 wt[4] = {_mm512_mul_ps(hh, hw), _mm512_mul_ps(hh, lw), _mm512_mul_ps(lh, hw), _mm512_mul_ps(lh, lw)};
+  const __m512 mv = m ? _mm512_loadu_ps(m) : one;
+  for (int k = 0; k < 4; ++k) {
+    _mm512_storeu_si512(out.idx + k * P + pp, _mm512_maskz_mov_epi32(ok[k], idx[k]));
+    const __m512 wk = _mm512_maskz_mov_ps(ok[k], wt[k]);
+    _mm512_storeu_ps(out.w + k * P + pp, m ? _mm512_mul_ps(wk, mv) : wk);
+  }
+}
+#endif
+
+// Fills the sampling tables of image n, pixels [p0, p0 + P). Threads own
+// (row, 256-pixel block) items: a 3x3 conv has only 9 rows per group.
 template <typename T, bool kGrad>
 void build_tables(const DeformConvGeom& g, int64_t n, int64_t p0, int64_t P, const T* offset,
                   const T* mask, Scratch<T>* s) {
+  constexpr int64_t kBlock = 256;
   const int64_t kk = g.taps(), HoWo = g.out_pixels();
-  const int64_t rows = g.dgroups * kk;
+  const int64_t rows = g.dgroups * kk, blocks = (P + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t it = 0; it < rows * blocks; ++it) {
+    const int64_t r = it / blocks, b0 = (it % blocks) * kBlock, b1 = std::min(b0 + kBlock, P);
     const int64_t d = r / kk, tap = r % kk;
     const int64_t i = tap / g.kw, j = tap % g.kw;
     const T* off_h = offset + ((n * g.dgroups + d) * 2 * kk + 2 * tap) * HoWo;
     const T* off_w = off_h + HoWo;
     const T* m = mask ? mask + ((n * g.dgroups + d) * kk + tap) * HoWo : nullptr;
     const TableRow<T> out = table_row(s->samples, r, P);
-    Corners<T> c;
-    for (int64_t pp = 0; pp < P; ++pp) {
+    int64_t pp = b0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value && !kGrad) {
+      alignas(64) int32_t bh[16], bw[16];
+      for (; pp + 16 <= b1; pp += 16) {
+        for (int q = 0; q < 16; ++q) {
+          const int64_t p = p0 + pp + q;
+          bh[q] = static_cast<int32_t>((p / g.Wo) * g.sh - g.ph + i * g.dh);
+          bw[q] = static_cast<int32_t>((p % g.Wo) * g.sw - g.pw + j * g.dw);
+        }
+        const int64_t p = p0 + pp;
+        const __m512 h = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_load_si512(bh)), _mm512_loadu_ps(off_h + p));
+        const __m512 w = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_load_si512(bw)), _mm512_loadu_ps(off_w + p));
+        table_entries16(g, h, w, m ? m + p : nullptr, pp, P, out);
+      }
+    }
+#endif
+    for (; pp < b1; ++pp) {
       const int64_t p = p0 + pp;
       const int64_t oh = p / g.Wo, ow = p % g.Wo;
       const int64_t base_h = oh * g.sh - g.ph, base_w = ow * g.sw - g.pw;
       const T h = static_cast<T>(base_h + i * g.dh) + off_h[p];
       const T w = static_cast<T>(base_w + j * g.dw) + off_w[p];
-      if (g.rule == BorderRule::kDCNv1) corners_dcnv1<T, kGrad>(h, w, g.H, g.W, &c);
-      else corners_dcnv2<T, kGrad>(h, w, g.H, g.W, &c);
-      const T mv = m ? m[p] : T(1);
-      for (int k = 0; k < 4; ++k) {
-        out.idx[k * P + pp] = c.idx[k];
-        out.w[k * P + pp] = m ? c.w[k] * mv : c.w[k];
-      }
-      if (kGrad) {
-        s->corners[r * P + pp] = c;
-        s->mvals[r * P + pp] = mv;
-      }
+      table_entry<T, kGrad>(g, h, w, m, p, r, pp, P, out, s);
     }
   }
 }
+#if defined(__AVX512F__)
+#pragma GCC diagnostic pop
+#endif
 
 // Sampling, channels-last: one table entry serves a run of contiguous
 // channels (a vector loop, no gathers); 64 pixels at a time go through a small
