@@ -1,8 +1,10 @@
-"""RPN anchor labelling against the original ``assign_anchor`` rule (transcribed below)."""
+"""RPN anchor labelling against the original ``assign_anchor`` rule (transcribed below); anchor sampling,
+proposal targets and OHEM selection."""
 import numpy as np
 import pytest
 
-from dcn.detection.targets import AnchorTargetParams, anchor_targets, assign_anchor_labels
+from dcn.detection.targets import (AnchorTargetParams, ProposalTargetParams, anchor_targets,
+                                    assign_anchor_labels, ohem_select, proposal_targets)
 from gluoncv.utils.bbox import bbox_iou
 
 BIG = 10 ** 6  # a batch size that keeps every label (no subsampling)
@@ -120,3 +122,36 @@ def test_rpn_and_head_box_coding_round_trip():
     boxes = decode_head_boxes(mx.nd.array(t[fg]), mx.nd.array(r[fg]), DetectParams(bbox_means=means,
                                                                                   bbox_stds=stds)).asnumpy()
     np.testing.assert_allclose(boxes, gt[bbox_iou(r[fg], gt).argmax(1)], atol=2e-3)
+
+
+def test_anchor_targets_sampling():
+    anchors = np.array([[x, y, x + s, y + s] for x in range(0, 200, 8) for y in range(0, 200, 8) for s in (16, 48)],
+                       np.float32)
+    gt = np.array([[10, 10, 58, 58], [100, 120, 148, 168]], np.float32)
+    np.random.seed(0)
+    labels, targets, weights = anchor_targets(anchors, gt, np.array([2, 4]), 200, 200,
+                                              AnchorTargetParams(batch_size=64), class_aware=True)
+    assert (labels >= 0).sum() <= 64 and (labels > 0).sum() <= 32 and (labels > 0).sum() >= 2
+    assert set(np.unique(labels[labels > 0])) <= {3, 5}  # class + 1
+    assert (weights[labels <= 0] == 0).all() and (weights[labels > 0] == 1).all()
+    inside = (anchors[:, 2] < 200) & (anchors[:, 3] < 200)
+    assert (labels[~inside] == -1).all()  # anchors crossing the border are ignored
+    labels2, _, _ = anchor_targets(anchors, gt, np.array([2, 4]), 200, 200, class_aware=False)
+    assert set(np.unique(labels2)) <= {-1, 0, 1}
+
+
+def test_proposal_targets_and_ohem():
+    rng = np.random.default_rng(0)
+    gt = np.array([[10, 10, 60, 60]], np.float32)
+    rois = np.concatenate([gt + rng.uniform(-4, 4, (40, 4)), rng.uniform(0, 200, (200, 2)).repeat(2, 1)
+                           + np.array([0, 0, 30, 30])]).astype(np.float32)
+    params = ProposalTargetParams(num_classes=7, batch_rois=32)
+    r, labels, t, w = proposal_targets(rois, gt, np.array([5]), params, rng)
+    assert len(r) == 32 and (labels > 0).sum() == 8 and (labels[labels > 0] == 6).all()
+    assert (w[labels == 0] == 0).all() and np.abs(t[labels > 0]).max() < 5
+    r, labels, _, w = proposal_targets(rois, gt, np.array([5]), ProposalTargetParams(7, batch_rois=-1), rng)
+    assert len(r) >= 200  # all RoIs (+ gt) for OHEM
+    loss = rng.uniform(size=len(labels))
+    l2, w2 = ohem_select(loss, 16, labels, w)
+    assert (l2 >= 0).sum() == 16 and set(np.flatnonzero(l2 >= 0)) == set(np.argsort(-loss)[:16])
+    assert (w2[l2 < 0] == 0).all()
