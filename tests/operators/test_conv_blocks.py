@@ -7,7 +7,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from operators.blocks import DeformableConv2D, ModulatedDeformableConv2D, import_block
+from operators.blocks import DeformableConv2D, ModulatedDeformableConv2D
 
 BLOCKS = [DeformableConv2D, ModulatedDeformableConv2D]
 

@@ -79,7 +79,7 @@ def test_cpu_library_has_a_gpu_error_instead_of_kernels():
 @needs_nvcc
 def test_cuda_library_loads_in_this_mxnet_and_matches_cpu_library():
     """The GPU-enabled library also serves cpu contexts, identically to the CPU library."""
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import mxnet as mx, numpy as np, sys
         mx.library.load(sys.argv[1], verbose=False)
         rng = np.random.RandomState(0)

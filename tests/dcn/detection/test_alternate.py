@@ -4,7 +4,6 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from dcn.checkpoint import load_params
 from dcn.config import load_config
 from dcn.data.synthetic import ensure_synthetic
 from dcn.detection.alternate import copy_rpn
