@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from dcn.detection.demo import draw_detections, run_demo_cli
-
 from dcn.checkpoint import load_network
+from dcn.detection.demo import run_demo_cli
 
-__all__ = ["draw_detections", "main"]
+__all__ = ["main"]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
