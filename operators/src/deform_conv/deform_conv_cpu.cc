@@ -191,6 +191,9 @@ void build_tables(const DeformConvGeom& g, int64_t n, int64_t p0, int64_t P, con
     const T* off_w = off_h + HoWo;
     const T* m = mask ? mask + ((n * g.dgroups + d) * kk + tap) * HoWo : nullptr;
     const TableRow<T> out = table_row(s->samples, r, P);
+    // where tap (i, j) of output pixel p samples before its offset
+    auto origin_h = [&](int64_t p) { return (p / g.Wo) * g.sh - g.ph + i * g.dh; };
+    auto origin_w = [&](int64_t p) { return (p % g.Wo) * g.sw - g.pw + j * g.dw; };
     int64_t pp = b0;
 #if defined(__AVX512F__)
     if constexpr (std::is_same<T, float>::value && !kGrad) {
@@ -198,8 +201,8 @@ void build_tables(const DeformConvGeom& g, int64_t n, int64_t p0, int64_t P, con
       for (; pp + 16 <= b1; pp += 16) {
         for (int q = 0; q < 16; ++q) {
           const int64_t p = p0 + pp + q;
-          bh[q] = static_cast<int32_t>((p / g.Wo) * g.sh - g.ph + i * g.dh);
-          bw[q] = static_cast<int32_t>((p % g.Wo) * g.sw - g.pw + j * g.dw);
+          bh[q] = static_cast<int32_t>(origin_h(p));
+          bw[q] = static_cast<int32_t>(origin_w(p));
         }
         const int64_t p = p0 + pp;
         const __m512 h = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_load_si512(bh)), _mm512_loadu_ps(off_h + p));
@@ -210,10 +213,8 @@ void build_tables(const DeformConvGeom& g, int64_t n, int64_t p0, int64_t P, con
 #endif
     for (; pp < b1; ++pp) {
       const int64_t p = p0 + pp;
-      const int64_t oh = p / g.Wo, ow = p % g.Wo;
-      const int64_t base_h = oh * g.sh - g.ph, base_w = ow * g.sw - g.pw;
-      const T h = static_cast<T>(base_h + i * g.dh) + off_h[p];
-      const T w = static_cast<T>(base_w + j * g.dw) + off_w[p];
+      const T h = static_cast<T>(origin_h(p)) + off_h[p];
+      const T w = static_cast<T>(origin_w(p)) + off_w[p];
       table_entry<T, kGrad>(g, h, w, m, p, r, pp, P, out, s);
     }
   }
@@ -464,8 +465,8 @@ void doffset_block<float>(const Corners<float>* cr, int64_t len, const float* x,
 // false when not available (double, no AVX-512, or channels per group not a
 // multiple of 16), then doffset_block is used.
 template <typename T>
-bool doffset_block_cl(const Corners<T>*, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, bool,
-                      T*, T*, T*) {
+bool doffset_block_cl(const Corners<T>*, int64_t, const T*, int64_t, int64_t, const T*, int64_t, bool, T*, T*,
+                      T*) {
   return false;
 }
 
@@ -476,14 +477,15 @@ bool doffset_block_cl(const Corners<T>*, int64_t, const T*, int64_t, int64_t, co
 // 16 channel partials, added up at the end (_mm512_reduce_add_ps). A fixed
 // order, so deterministic, but not the scalar loop's channel order: float
 // results differ from doffset_block in the last bits (README: tolerances).
-// x_cl: the image channels-last, at channel c_begin; dcol: row (c_begin, tap).
+// x_cl: the image channels-last, at the group's first channel; dcol: that
+// channel's row for the tap (rows of the following channels every ld).
 #pragma GCC diagnostic push  // GCC 12 flags the intrinsics' own undefined operands
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 template <>
 bool doffset_block_cl<float>(const Corners<float>* cr, int64_t len, const float* x_cl, int64_t C, int64_t cpg,
-                             const float* dcol, int64_t ld, int64_t /*unused*/, bool with_mask, float* acc_h,
-                             float* acc_w, float* acc_m) {
+                             const float* dcol, int64_t ld, bool with_mask, float* acc_h, float* acc_w,
+                             float* acc_m) {
   if (cpg % 16 != 0) return false;
   alignas(64) float tile[256];
   for (int64_t q0 = 0; q0 < len; q0 += 16) {
@@ -604,7 +606,7 @@ void deform_conv_backward(const DeformConvGeom& g, const T* dout, const T* x, co
         const int64_t len = std::min(kBlock, P - b0);
         T acc_h[kBlock], acc_w[kBlock], acc_m[kBlock];
         const T* dcol = s.col + (d * cpg * kk + tap) * P + b0;
-        if (!doffset_block_cl(s.corners + r * P + b0, len, s.x_cl + d * cpg, g.C, cpg, dcol, kk * P, 0,
+        if (!doffset_block_cl(s.corners + r * P + b0, len, s.x_cl + d * cpg, g.C, cpg, dcol, kk * P,
                               dmask != nullptr, acc_h, acc_w, acc_m))
           doffset_block(s.corners + r * P + b0, len, x + (n * g.C + d * cpg) * HW, HW, dcol, kk * P, cpg,
                         dmask != nullptr, acc_h, acc_w, acc_m);
