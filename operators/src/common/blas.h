@@ -27,6 +27,9 @@ using DnnlSgemmFn = int (*)(char, char, int64_t, int64_t, int64_t, float, const 
                             const float*, int64_t, float, float*, int64_t);
 DnnlSgemmFn dnnl_sgemm_fn();
 
+// The dlopen handle of that libdnnl (nullptr when oneDNN is not used).
+void* dnnl_library_handle();
+
 // "onednn" or "openblas": what float GEMMs use in this process.
 const char* float_gemm_backend();
 

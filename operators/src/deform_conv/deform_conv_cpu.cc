@@ -20,6 +20,7 @@
 
 #include "../common/blas.h"
 #include "../common/memory.h"
+#include "../common/onednn_matmul.h"
 #include "../common/parallel.h"
 #include "../common/transpose.h"
 
@@ -586,8 +587,13 @@ void deform_conv_backward(const DeformConvGeom& g, const T* dout, const T* x, co
       build_columns_cl(g, P, P, s.x_cl, &s, false);  // row stride P: the passes below read it so
       const T* dy = dout + n * g.F * HoWo + p0;
       for (int64_t gi = 0; gi < g.groups; ++gi) {  // dW += dY col^T
-        gemm(false, true, Fg, Kg, P, T(1), dy + gi * Fg * HoWo, HoWo, s.col + gi * Kg * P, P, T(1),
-             dweight + gi * Fg * Kg, Kg);
+        const T* dyg = dy + gi * Fg * HoWo;
+        const T* colg = s.col + gi * Kg * P;
+        T* dwg = dweight + gi * Fg * Kg;
+        if constexpr (std::is_same_v<T, float>) {  // a matmul beats sgemm 'N','T' here (onednn_matmul.h)
+          if (onednn_matmul(false, true, Fg, Kg, P, dyg, HoWo, colg, P, 1.0f, dwg, Kg)) continue;
+        }
+        gemm(false, true, Fg, Kg, P, T(1), dyg, HoWo, colg, P, T(1), dwg, Kg);
       }
       for (int64_t gi = 0; gi < g.groups; ++gi) {  // dcol = W^T dY (overwrites col)
         gemm(true, false, Kg, P, Fg, T(1), weight + gi * Fg * Kg, Kg, dy + gi * Fg * HoWo, HoWo, T(0),
