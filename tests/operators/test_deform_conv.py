@@ -1,12 +1,19 @@
 """DeformableConvolution against MXNet's contrib op and finite differences."""
+import os
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import mxnet as mx
 import numpy as np
 import pytest
 
+import operators.library
 from tests.conv_cases import ConvCase, assert_close, forward_backward
 from tests.gradcheck import check_gradients
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CASES = {
     "basic": ConvCase(),
@@ -102,29 +109,21 @@ def test_symbol_api_and_shape_inference():
 @pytest.mark.parametrize("dnnl", ["default", "none"])
 def test_float_gemm_backends_match_contrib(dnnl):
     """float32 GEMMs run on oneDNN (sgemm, and the matmul primitive for dW) when
-    libdnnl is installed, else on OpenBLAS: both paths, in fresh processes, against contrib."""
-    import os
-    import subprocess
-    import sys
-
-    import operators.library
-    code = (
-        "import numpy as np, mxnet as mx, operators\n"
-        "operators.load()\n"
-        "from tests.conv_cases import ConvCase, assert_close, forward_backward\n"
-        "from operators.library import gemm_backend\n"
-        "for name, case in [('groups', ConvCase(C=8, F=6, groups=2, dgroups=2)),\n"
-        "                   ('chunked', ConvCase(N=2, C=64, F=8, H=40, W=36, workspace=1, no_bias=True))]:\n"
-        "    arrays = case.arrays(seed=7, dtype='float32')\n"
-        "    ours, g_ours, head = forward_backward(mx.nd.DeformableConvolution, arrays, case.attrs())\n"
-        "    ref, g_ref, _ = forward_backward(mx.nd.contrib.DeformableConvolution, arrays, case.attrs(), head)\n"
-        "    for k in g_ref:\n"
-        "        assert_close(g_ours[k], g_ref[k], 1e-4, 2e-4 * max(1.0, np.abs(g_ref[k]).max()), name + ' ' + k)\n"
-        "print('backend', gemm_backend())\n")
+    libdnnl is installed, else on OpenBLAS: both paths, in fresh processes, pass
+    test_matches_contrib (groups; several pixel chunks, so dW accumulates)."""
+    code = ("import operators\n"
+            "operators.load()\n"
+            "from operators.library import gemm_backend\n"
+            "from tests.operators.test_deform_conv import test_matches_contrib\n"
+            "for name in ('groups', 'chunked'):\n"
+            "    test_matches_contrib(name, 'float32', 1e-4, 2e-4)\n"
+            "print('backend', gemm_backend())\n")
     env = dict(os.environ)
     env.pop("DCN_DNNL_LIBRARY", None)
     if dnnl == "none":
         env["DCN_DNNL_LIBRARY"] = "none"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=env)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"backend {'openblas' if dnnl == 'none' else operators.library.gemm_backend()}" in out.stdout, out.stdout
+    expected = "openblas" if dnnl == "none" else operators.library.gemm_backend()
+    assert f"backend {expected}" in out.stdout, out.stdout

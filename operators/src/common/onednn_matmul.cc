@@ -28,7 +28,6 @@ struct Api {
   int (*stream_create)(Handle*, Handle, unsigned);
   int (*stream_wait)(Handle);
   int (*md_create)(Handle*, int, const Dims, int, const Dims);
-  int (*md_destroy)(Handle);
   int (*attr_create)(Handle*);
   int (*attr_destroy)(Handle);
   int (*attr_set_post_ops)(Handle, Handle);
@@ -59,7 +58,7 @@ Api load_api() {
       bind(lib, "dnnl_engine_create", &api.engine_create) && bind(lib, "dnnl_stream_create", &api.stream_create) &&
       bind(lib, "dnnl_stream_wait", &api.stream_wait) &&
       bind(lib, "dnnl_memory_desc_create_with_strides", &api.md_create) &&
-      bind(lib, "dnnl_memory_desc_destroy", &api.md_destroy) && bind(lib, "dnnl_primitive_attr_create", &api.attr_create) &&
+      bind(lib, "dnnl_primitive_attr_create", &api.attr_create) &&
       bind(lib, "dnnl_primitive_attr_destroy", &api.attr_destroy) &&
       bind(lib, "dnnl_primitive_attr_set_post_ops", &api.attr_set_post_ops) &&
       bind(lib, "dnnl_post_ops_create", &api.post_ops_create) && bind(lib, "dnnl_post_ops_destroy", &api.post_ops_destroy) &&
@@ -78,7 +77,8 @@ Api& api() {
   return a;
 }
 
-// One cached problem: the primitive and its three memory descriptors.
+// One cached problem: the primitive and its three memory descriptors (kept for
+// the life of the process, like the cache).
 struct Plan {
   Handle primitive = nullptr, md[3] = {nullptr, nullptr, nullptr};
 };

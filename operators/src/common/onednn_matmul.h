@@ -1,8 +1,9 @@
 // oneDNN's matmul primitive (brgemm kernels) for the float GEMMs where it beats
 // dnnl_sgemm. Measured on a 2-core AVX-512 machine, 2 threads: the backward's
 // dW = dY col^T (sgemm 'N','T') takes 35.8 ms on case A and 2.4 ms per image on
-// case C with sgemm, 26.7 ms and 0.9 ms as a matmul; the forward and dcol
-// GEMMs are as fast or faster with sgemm, so they stay there.
+// case C with sgemm, 26.7 ms and 0.9 ms as a matmul. The forward GEMM is faster
+// with sgemm; dcol = W^T dY is faster with one or the other depending on the
+// shape (A: sgemm, B and C: matmul), so both stay on sgemm.
 #pragma once
 #include <cstdint>
 
