@@ -114,6 +114,11 @@ CASES = {
     "zero_offsets": PoolCase(trans_scale=0.0, rois="inside"),  # structured, often integer, positions
     "spp5_runtime_path": PoolCase(spp=5, output_dim=2, classes=1, R=6),
     "scale1_big_map": PoolCase(scale=1.0, H=23, W=17, R=6, output_dim=2, classes=2, group=2, pooled=2),
+    # More than 16 RoIs per image (the float kernels take 16 at a time: full groups and a tail),
+    # and bins both narrower and wider than their 16-pixel window (the wide ones take the fallback).
+    "many_rois_two_images": PoolCase(N=2, R=41, spp=4, H=21, W=26, output_dim=3, classes=3),
+    "many_rois_wide_bins": PoolCase(R=37, spp=3, H=40, W=45, scale=1.0, group=2, pooled=2, output_dim=2,
+                                    classes=1),
     # 0.15-0.6 MB of tables per RoI: 1-3 RoI chunks of the 64 MB budget per call.
     "chunked": PoolCase(output_dim=32, group=1, pooled=24, classes=32, spp=1, R=300, H=9, W=8,
                         scale=0.25, rois="inside"),

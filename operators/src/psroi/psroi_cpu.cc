@@ -33,16 +33,22 @@
 #include "psroi_cpu.h"
 
 #include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <climits>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "../common/bilinear.h"
 #include "psroi_geometry.h"
 #include "../common/memory.h"
 #include "../common/parallel.h"
+#include "../common/transpose.h"
 
 namespace dcnops {
 namespace {
@@ -347,12 +353,159 @@ size_t psroi_workspace_bytes(const PSROIGeom& g, bool backward) {
 
 namespace {
 
+#if defined(__AVX512F__)
+// GCC 12 flags the intrinsics' own undefined operands.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// psroi_axis for 16 lanes: the same comparisons, clamps and conversions, so
+// the same validity, corners and fractions bit for bit. Invalid lanes (NaN
+// included) get x = 0 before the conversion; `live` masks lanes without a RoI.
+struct Axis16 {
+  __m512i lo, hi;
+  __m512 frac;
+  __mmask16 ok;
+};
+
+inline Axis16 psroi_axis16(__m512 x, int64_t n, __mmask16 live) {
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 last = _mm512_set1_ps(static_cast<float>(n - 1));
+  Axis16 a;
+  a.ok = live & _mm512_cmp_ps_mask(x, _mm512_set1_ps(-0.5f), _CMP_GE_OQ) &
+         _mm512_cmp_ps_mask(x, _mm512_set1_ps(static_cast<float>(n) - 0.5f), _CMP_LE_OQ);
+  x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, last, _CMP_GT_OQ), x, last);
+  x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, zero);
+  x = _mm512_mask_blend_ps(a.ok, zero, x);
+  a.lo = _mm512_cvttps_epi32(x);
+  const __m512 lof = _mm512_cvtepi32_ps(a.lo);
+  a.hi = _mm512_mask_add_epi32(a.lo, _mm512_cmp_ps_mask(x, lof, _CMP_GT_OQ), a.lo, _mm512_set1_epi32(1));
+  a.frac = _mm512_sub_ps(x, lof);
+  return a;
+}
+
+// forward_pass for float, one RoI at a time with its SPP x SPP samples in
+// the lanes of one vector (lane k = ih * SPP + iw). The bin's image rows are
+// read with one load each and the corners picked out of them by permutes
+// (gathers when the bin is 16 or more pixels wide). Per lane the terms are the
+// scalar pass's; invalid samples become -0, which adding leaves any sum
+// unchanged, so after transposing 16 RoIs' samples the in-order sum over
+// sample rows is the scalar pass's sum bit for bit.
+template <int SPP>
+void forward_pass16(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int64_t Rc, const float* data,
+                    float* out) {
+  static_assert(SPP >= 1 && SPP * SPP <= 16, "samples must fit one vector");
+  constexpr int kS2 = SPP * SPP;
+  constexpr __mmask16 kLanes = static_cast<__mmask16>((1u << kS2) - 1);
+  constexpr __mmask16 kRow = static_cast<__mmask16>((1u << SPP) - 1);
+  constexpr __mmask16 kOffs = static_cast<__mmask16>((1u << (2 * SPP)) - 1);
+  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins();
+  const int64_t cpc = g.channels_per_class();
+  const __m512 one = _mm512_set1_ps(1.f), zero = _mm512_setzero_ps(), nzero = _mm512_set1_ps(-0.f);
+  const __m512i Wi = _mm512_set1_epi32(static_cast<int32_t>(g.W)), k16 = _mm512_set1_epi32(16);
+  alignas(64) int32_t iw_of[16], ih_of[16];  // lane -> offs entry of its column / row
+  for (int k = 0; k < 16; ++k) {
+    iw_of[k] = k < kS2 ? k % SPP : 0;
+    ih_of[k] = k < kS2 ? SPP + k / SPP : SPP;
+  }
+  const __m512i iw_idx = _mm512_load_si512(iw_of), ih_idx = _mm512_load_si512(ih_of);
+#pragma omp for schedule(dynamic, GG)
+  for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
+    const int64_t b = unit / g.C, c = unit % g.C;
+    const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
+    const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
+    if (i0 == i1) continue;
+    const float* plane = data + unit * HW;
+    prefetch_plane(plane, HW);
+    if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+    for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {
+      const int64_t bin = s.group_bins[k];
+      const float* tab = s.table + (cls * B + bin) * Rc * 2;
+      for (int64_t i = i0; i < i1; i += 16) {
+        const int n = static_cast<int>(std::min<int64_t>(16, i1 - i));
+        alignas(64) float tile[16 * 16], sums[16 * 16];
+        alignas(64) int32_t count[16] = {};
+        for (int l = 0; l < n; ++l) {
+          const int64_t rl = s.order[i + l];
+          const __m512 o = _mm512_maskz_loadu_ps(kOffs, s.offs + rl * 2 * SPP);
+          const __m512 xs = _mm512_add_ps(_mm512_set1_ps(tab[2 * rl]), _mm512_permutexvar_ps(iw_idx, o));
+          const __m512 ys = _mm512_add_ps(_mm512_set1_ps(tab[2 * rl + 1]), _mm512_permutexvar_ps(ih_idx, o));
+          const Axis16 xa = psroi_axis16(xs, g.W, kLanes), ya = psroi_axis16(ys, g.H, kLanes);
+          const __mmask16 m = xa.ok & ya.ok;
+          count[l] = __builtin_popcount(m);
+          if (!m) {
+            _mm512_store_ps(tile + l * 16, nzero);
+            continue;
+          }
+          const __m512i rlo = _mm512_mullo_epi32(ya.lo, Wi), rhi = _mm512_mullo_epi32(ya.hi, Wi);
+          alignas(64) int32_t xl[16];
+          _mm512_store_si512(xl, xa.lo);
+          const int32_t x0 = xl[__builtin_ctz(m)];  // a valid column: 0 <= x0 < W
+          const __m512i clo = _mm512_sub_epi32(xa.lo, _mm512_set1_epi32(x0));
+          const __m512i chi = _mm512_sub_epi32(xa.hi, _mm512_set1_epi32(x0));
+          __m512 v00 = zero, v10 = zero, v01 = zero, v11 = zero;
+          // unsigned compare: negative offsets count as out of the window too
+          const __mmask16 near = _mm512_mask_cmplt_epu32_mask(m, clo, k16) & _mm512_mask_cmplt_epu32_mask(m, chi, k16);
+          if (near == m) {
+            alignas(64) int32_t yl[16], yh[16];
+            _mm512_store_si512(yl, rlo);
+            _mm512_store_si512(yh, rhi);
+            const int64_t room = g.W - x0;  // the loads stay inside the row
+            const __mmask16 kload = room >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << room) - 1);
+            for (int ih = 0; ih < SPP; ++ih) {
+              const __mmask16 kr = m & static_cast<__mmask16>(kRow << (ih * SPP));
+              if (!kr) continue;
+              const __m512 lo = _mm512_maskz_loadu_ps(kload, plane + yl[ih * SPP] + x0);
+              const __m512 hi = _mm512_maskz_loadu_ps(kload, plane + yh[ih * SPP] + x0);
+              v00 = _mm512_mask_permutexvar_ps(v00, kr, clo, lo);
+              v01 = _mm512_mask_permutexvar_ps(v01, kr, chi, lo);
+              v10 = _mm512_mask_permutexvar_ps(v10, kr, clo, hi);
+              v11 = _mm512_mask_permutexvar_ps(v11, kr, chi, hi);
+            }
+          } else {
+            v00 = _mm512_mask_i32gather_ps(zero, m, _mm512_add_epi32(rlo, xa.lo), plane, 4);
+            v10 = _mm512_mask_i32gather_ps(zero, m, _mm512_add_epi32(rhi, xa.lo), plane, 4);
+            v01 = _mm512_mask_i32gather_ps(zero, m, _mm512_add_epi32(rlo, xa.hi), plane, 4);
+            v11 = _mm512_mask_i32gather_ps(zero, m, _mm512_add_epi32(rhi, xa.hi), plane, 4);
+          }
+          const __m512 dx = xa.frac, dy = ya.frac;
+          const __m512 ax = _mm512_sub_ps(one, dx), by = _mm512_sub_ps(one, dy);
+          // (1 - dx) * (1 - dy) * v00 + (1 - dx) * dy * v10 + dx * (1 - dy) * v01 + dx * dy * v11, left to right
+          __m512 val = _mm512_mul_ps(_mm512_mul_ps(ax, by), v00);
+          val = _mm512_add_ps(val, _mm512_mul_ps(_mm512_mul_ps(ax, dy), v10));
+          val = _mm512_add_ps(val, _mm512_mul_ps(_mm512_mul_ps(dx, by), v01));
+          val = _mm512_add_ps(val, _mm512_mul_ps(_mm512_mul_ps(dx, dy), v11));
+          _mm512_store_ps(tile + l * 16, _mm512_mask_blend_ps(m, nzero, val));
+        }
+        for (int l = n; l < 16; ++l) _mm512_store_ps(tile + l * 16, nzero);
+        transpose16x16(tile, 16, sums, 16);  // sums row k: sample k of the 16 RoIs
+        __m512 sum = zero;
+        for (int j = 0; j < kS2; ++j) sum = _mm512_add_ps(sum, _mm512_load_ps(sums + j * 16));
+        const __m512i cnt = _mm512_load_si512(count);
+        alignas(64) float res[16];
+        _mm512_store_ps(res, _mm512_maskz_div_ps(_mm512_cmpneq_epi32_mask(cnt, _mm512_setzero_si512()), sum,
+                                                 _mm512_cvtepi32_ps(cnt)));
+        for (int l = 0; l < n; ++l) out[((r0 + s.order[i + l]) * g.output_dim + ctop) * B + bin] = res[l];
+      }
+    }
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
 // Forward over one chunk of RoIs, called by every thread of the enclosing
 // parallel region. Threads own data planes (units); chunks of GG units = all
 // group cells of one (image, ctop), so the output rows (roi, ctop, :) they
 // fill stay in that thread's cache.
 template <typename T, int SPP>
 void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t Rc, const T* data, T* out) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && SPP > 0) {
+    if (g.H * g.W <= INT32_MAX) {  // its plane offsets are int32
+      forward_pass16<SPP>(g, s, r0, Rc, data, out);
+      return;
+    }
+  }
+#endif
   const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins(), spp = g.spp;
   const int64_t cpc = g.channels_per_class();
   {
@@ -396,6 +549,69 @@ void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t R
     }
   }
 }
+
+#if defined(__AVX512F__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// One bin of the float backward when its samples fit a 16 x 16 pixel window
+// (returns false otherwise; the caller then runs the scalar code). The
+// separable form as vectors over the window's columns: Wx / Gx are the summed
+// column weights / difference signs, wy / cy per row the summed row weights /
+// (number of samples whose ceil row it is) - (floor row). Each touched row
+// then gets dP += (dv * wy) * Wx in one vector, and the offset sums become
+// two dot products, sx = <sum_y wy R_y, Gx>, sy = <sum_y cy R_y, Wx>. The same
+// terms as the scalar code, grouped differently: equal up to rounding. Only
+// touched pixels are read or written (masked), as in the scalar code.
+template <int SPP>
+inline bool backward_bin16(const float* plane, float* dplane, int64_t W, const Axis<float, SPP>& xs, int64_t nw,
+                           const Axis<float, SPP>& ys, int64_t nh, float dv, bool want_trans, float* sx,
+                           float* sy) {
+  int32_t x0 = xs.lo[0], x1 = xs.hi[0], y0 = ys.lo[0], y1 = ys.hi[0];
+  for (int64_t i = 1; i < nw; ++i) {
+    x0 = std::min(x0, xs.lo[i]);
+    x1 = std::max(x1, xs.hi[i]);
+  }
+  for (int64_t i = 1; i < nh; ++i) {
+    y0 = std::min(y0, ys.lo[i]);
+    y1 = std::max(y1, ys.hi[i]);
+  }
+  if (x1 - x0 >= 16 || y1 - y0 >= 16) return false;
+  alignas(64) float wx[16] = {}, gx[16] = {}, wy[16] = {}, cy[16] = {};
+  for (int64_t i = 0; i < nw; ++i) {
+    wx[xs.lo[i] - x0] += 1.f - xs.frac[i];
+    wx[xs.hi[i] - x0] += xs.frac[i];
+    gx[xs.hi[i] - x0] += 1.f;
+    gx[xs.lo[i] - x0] -= 1.f;
+  }
+  for (int64_t i = 0; i < nh; ++i) {
+    wy[ys.lo[i] - y0] += 1.f - ys.frac[i];
+    wy[ys.hi[i] - y0] += ys.frac[i];
+    cy[ys.hi[i] - y0] += 1.f;
+    cy[ys.lo[i] - y0] -= 1.f;
+  }
+  const __m512 Wx = _mm512_load_ps(wx), Gx = _mm512_load_ps(gx);
+  const __mmask16 touched = _mm512_cmp_ps_mask(Wx, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+  __m512 V = _mm512_setzero_ps(), U = _mm512_setzero_ps();
+  for (int32_t j = 0; j <= y1 - y0; ++j) {
+    if (wy[j] == 0.f) continue;  // a row between samples: untouched
+    const int64_t y = int64_t(y0 + j) * W + x0;
+    const __m512 d = _mm512_maskz_loadu_ps(touched, dplane + y);
+    _mm512_mask_storeu_ps(dplane + y, touched, _mm512_add_ps(d, _mm512_mul_ps(_mm512_set1_ps(dv * wy[j]), Wx)));
+    if (want_trans) {
+      const __m512 r = _mm512_maskz_loadu_ps(touched, plane + y);
+      V = _mm512_add_ps(V, _mm512_mul_ps(_mm512_set1_ps(wy[j]), r));
+      U = _mm512_add_ps(U, _mm512_mul_ps(_mm512_set1_ps(cy[j]), r));
+    }
+  }
+  if (want_trans) {
+    *sx = _mm512_reduce_add_ps(_mm512_mul_ps(V, Gx));
+    *sy = _mm512_reduce_add_ps(_mm512_mul_ps(U, Wx));
+  }
+  return true;
+}
+#pragma GCC diagnostic pop
+#endif
 
 // Backward over one chunk (every thread of the enclosing region): scatters
 // into the owned dData planes (zeroed by the first chunk) and writes one
@@ -443,6 +659,12 @@ void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t 
           // columns; offset gradients from per-row sums H (interpolation) and
           // G (differences): d/dx = sum_y Wy[y] G(y), d/dy = sum_ih H(hi) - H(lo).
           T sx = T(0), sy = T(0);
+          bool done = false;
+#if defined(__AVX512F__)
+          if constexpr (std::is_same_v<T, float> && SPP > 0)
+            done = backward_bin16(plane, dplane, g.W, xs, nw, ys, nh, dv, want_trans, &sx, &sy);
+#endif
+          if (!done) {
           // Rows are non-decreasing in ih, but take min/max anyway so the
           // dense row cache can never be indexed out of range.
           int64_t base = ys.lo[0], top = ys.hi[0];
@@ -483,6 +705,7 @@ void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t 
                 sy += h1 - h0;
               }
             }
+          }
           }
           if (prow) {
             prow[2 * bin] = sx * (tstd * dv * box.roi_w);
