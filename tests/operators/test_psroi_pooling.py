@@ -1,6 +1,7 @@
 """DeformablePSROIPooling against MXNet's contrib op, finite differences and bad input."""
 from __future__ import annotations
 
+import contextlib
 import zlib
 from dataclasses import dataclass, replace
 
@@ -382,6 +383,12 @@ def test_roi_values_checked_in_backward_too() -> None:
     with pytest.raises(MXNetError):
         out.backward()
         data.grad.wait_to_read()
+    # The forward's own error is still pending on `out` and in the engine's list of errors; drain both
+    # here, so that it cannot surface in a later test's wait (seen once in 25 runs under CPU load).
+    with contextlib.suppress(MXNetError):
+        out.wait_to_read()
+    with contextlib.suppress(MXNetError):
+        mx.nd.waitall()
 
 
 @pytest.mark.parametrize("shape,what", [
