@@ -1,8 +1,11 @@
-// 16 x 16 float transpose in AVX-512 registers (the forward column tiles).
+// Float transposes in registers (the column tiles, images to channels-last): 16 x 16 in
+// AVX-512, 8 x 8 in AVX2 (machines without AVX-512, e.g. AMD Zen 3). Copies only: same bits.
 #pragma once
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #include <cstdint>
+#endif
+#if defined(__AVX512F__)
 namespace dcnops {
 
 // GCC 12 warns that the intrinsics' own _mm512_undefined_ps() operands are uninitialised.
@@ -42,5 +45,31 @@ inline void transpose16x16(const float* in, int64_t ld_in, float* out, int64_t l
   }
 }
 #pragma GCC diagnostic pop
+}  // namespace dcnops
+#endif
+
+#if defined(__AVX2__)
+namespace dcnops {
+
+inline void transpose8x8(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(in + i * ld_in);
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x20);
+    t[4 + i] = _mm256_permute2f128_ps(r[i], r[4 + i], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + i * ld_out, t[i]);
+}
+
 }  // namespace dcnops
 #endif

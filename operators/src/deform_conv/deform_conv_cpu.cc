@@ -260,6 +260,21 @@ void transpose_matrix<float>(const float* in, int64_t rows, int64_t cols, float*
       for (int64_t i = full ? rows16 : 0; i < rows; ++i) out[j * rows + i] = in[i * cols + j];
   }
 }
+#elif defined(__AVX2__)
+// The same in 8 x 8 register transposes.
+template <>
+void transpose_matrix<float>(const float* in, int64_t rows, int64_t cols, float* out) {
+  const int64_t rows8 = rows / 8 * 8, blocks = (cols + 7) / 8;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t j0 = b * 8, j1 = std::min(j0 + 8, cols);
+    const bool full = j1 - j0 == 8;
+    if (full)
+      for (int64_t i0 = 0; i0 < rows8; i0 += 8) transpose8x8(in + i0 * cols + j0, cols, out + j0 * rows + i0, rows);
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t i = full ? rows8 : 0; i < rows; ++i) out[j * rows + i] = in[i * cols + j];
+  }
+}
 #endif
 
 // col rows c (stride ld) <- tile[q * run + c], q < nq pixels. `stream` is a hint.
@@ -281,6 +296,16 @@ void store_tile<float>(const float* tile, int64_t nq, int64_t run, float* col, i
     }
   for (int64_t c = 0; c < run; ++c)
     for (int64_t q = nq16; q < nq; ++q) col[c * ld + q] = tile[q * run + c];
+}
+#elif defined(__AVX2__)
+// No streaming here: on AMD Zen 3 (2 threads) plain stores are faster, forward C -22 %, A and B -6 %.
+template <>
+void store_tile<float>(const float* tile, int64_t nq, int64_t run, float* col, int64_t ld, bool /*stream*/) {
+  const int64_t nq8 = run % 8 == 0 ? nq / 8 * 8 : 0;
+  for (int64_t c = 0; c < run; c += 8)
+    for (int64_t q = 0; q < nq8; q += 8) transpose8x8(tile + q * run + c, run, col + c * ld + q, ld);
+  for (int64_t c = 0; c < run; ++c)
+    for (int64_t q = nq8; q < nq; ++q) col[c * ld + q] = tile[q * run + c];
 }
 #endif
 
@@ -340,6 +365,17 @@ void load_tile<float>(const float* col, int64_t ld, int64_t nq, int64_t run, flo
   else
     for (int64_t c = 0; c < run; ++c)
       for (int64_t q = 0; q < nq; ++q) tile[q * run + c] = col[c * ld + q];
+}
+#elif defined(__AVX2__)
+template <>
+void load_tile<float>(const float* col, int64_t ld, int64_t nq, int64_t run, float* tile) {
+  if (nq == 16 && run == 16) {
+    for (int64_t c = 0; c < 16; c += 8)
+      for (int64_t q = 0; q < 16; q += 8) transpose8x8(col + c * ld + q, ld, tile + q * 16 + c, 16);
+  } else {
+    for (int64_t c = 0; c < run; ++c)
+      for (int64_t q = 0; q < nq; ++q) tile[q * run + c] = col[c * ld + q];
+  }
 }
 #endif
 
