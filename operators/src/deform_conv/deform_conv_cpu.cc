@@ -499,8 +499,8 @@ void doffset_block<float>(const Corners<float>* cr, int64_t len, const float* x,
 #endif
 
 // dOffset / dMask from the channels-last image, for one (group, tap) row:
-// false when not available (double, no AVX-512, or channels per group not a
-// multiple of 16), then doffset_block is used.
+// false when not available (double, neither AVX-512 nor AVX2, or channels per group not a
+// multiple of the vector width: 16, 8 with AVX2), then doffset_block is used.
 template <typename T>
 bool doffset_block_cl(const Corners<T>*, int64_t, const T*, int64_t, int64_t, const T*, int64_t, bool, T*, T*,
                       T*) {
@@ -556,6 +556,69 @@ bool doffset_block_cl<float>(const Corners<float>* cr, int64_t len, const float*
   return true;
 }
 #pragma GCC diagnostic pop
+#elif defined(__AVX2__)
+inline float hsum8(__m256 v) {  // a fixed order: (lanes i + i+4), then pairs, then the two halves
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+
+// The same in 8-channel vectors: 8 pixels' dcol are transposed once per block of
+// up to 256 channels (pixel-major), then each pixel sums its channels in 8
+// lane partials (channel c in lane c % 8, in channel order), added up at the end.
+template <>
+bool doffset_block_cl<float>(const Corners<float>* cr, int64_t len, const float* x_cl, int64_t C, int64_t cpg,
+                             const float* dcol, int64_t ld, bool with_mask, float* acc_h, float* acc_w,
+                             float* acc_m) {
+  if (cpg % 8 != 0) return false;
+  constexpr int64_t kQ = 8, kChunk = 256;
+  alignas(32) float tile[kQ * kChunk];
+  for (int64_t q0 = 0; q0 < len; q0 += kQ) {
+    const int64_t nq = std::min(kQ, len - q0);
+    __m256 ah[kQ], aw[kQ], am[kQ];
+    for (int64_t q = 0; q < kQ; ++q) ah[q] = aw[q] = am[q] = _mm256_setzero_ps();
+    for (int64_t k0 = 0; k0 < cpg; k0 += kChunk) {
+      const int64_t kn = std::min(kChunk, cpg - k0);
+      for (int64_t c = 0; c < kn; c += 8) {  // tile[q * kChunk + c] = dcol[(k0 + c) * ld + q0 + q]
+        if (nq == kQ) transpose8x8(dcol + (k0 + c) * ld + q0, ld, tile + c, kChunk);
+        else
+          for (int64_t cc = c; cc < c + 8; ++cc)
+            for (int64_t q = 0; q < nq; ++q) tile[q * kChunk + cc] = dcol[(k0 + cc) * ld + q0 + q];
+      }
+      for (int64_t q = 0; q < nq; ++q) {
+        const Corners<float>& e = cr[q0 + q];
+        const float* x0 = x_cl + int64_t(e.idx[0]) * C + k0;
+        const float* x1 = x_cl + int64_t(e.idx[1]) * C + k0;
+        const float* x2 = x_cl + int64_t(e.idx[2]) * C + k0;
+        const float* x3 = x_cl + int64_t(e.idx[3]) * C + k0;
+        const float* dq = tile + q * kChunk;
+        __m256 h = ah[q], w = aw[q], m = am[q];
+        for (int64_t c = 0; c < kn; c += 8) {
+          const __m256 v0 = _mm256_loadu_ps(x0 + c), v1 = _mm256_loadu_ps(x1 + c);
+          const __m256 v2 = _mm256_loadu_ps(x2 + c), v3 = _mm256_loadu_ps(x3 + c);
+          const __m256 dv = _mm256_load_ps(dq + c);
+          auto dot = [&](const float* k) {
+            __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(k[0]), v0, _mm256_mul_ps(_mm256_set1_ps(k[1]), v1));
+            t = _mm256_fmadd_ps(_mm256_set1_ps(k[2]), v2, t);
+            return _mm256_fmadd_ps(_mm256_set1_ps(k[3]), v3, t);
+          };
+          h = _mm256_fmadd_ps(dv, dot(e.gh), h);
+          w = _mm256_fmadd_ps(dv, dot(e.gw), w);
+          if (with_mask) m = _mm256_fmadd_ps(dv, dot(e.w), m);
+        }
+        ah[q] = h;
+        aw[q] = w;
+        am[q] = m;
+      }
+    }
+    for (int64_t q = 0; q < nq; ++q) {
+      acc_h[q0 + q] = hsum8(ah[q]);
+      acc_w[q0 + q] = hsum8(aw[q]);
+      acc_m[q0 + q] = with_mask ? hsum8(am[q]) : 0.f;
+    }
+  }
+  return true;
+}
 #endif
 
 }  // namespace
