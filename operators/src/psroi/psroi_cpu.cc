@@ -33,7 +33,7 @@
 #include "psroi_cpu.h"
 
 #include <omp.h>
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -492,6 +492,156 @@ void forward_pass16(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int
 #pragma GCC diagnostic pop
 #endif
 
+#if !defined(__AVX512F__) && defined(__AVX2__)
+// The AVX2 form of psroi_axis16 (machines without AVX-512, e.g. AMD Zen 3):
+// lane masks are all-ones vectors, the same operations, so the same bits.
+struct Axis8 {
+  __m256i lo, hi;
+  __m256 frac, ok;
+};
+
+inline Axis8 psroi_axis8(__m256 x, int64_t n, __m256 live) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 last = _mm256_set1_ps(static_cast<float>(n - 1));
+  Axis8 a;
+  a.ok = _mm256_and_ps(live, _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-0.5f), _CMP_GE_OQ),
+                                           _mm256_cmp_ps(x, _mm256_set1_ps(static_cast<float>(n) - 0.5f), _CMP_LE_OQ)));
+  x = _mm256_blendv_ps(x, last, _mm256_cmp_ps(x, last, _CMP_GT_OQ));
+  x = _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+  x = _mm256_and_ps(x, a.ok);  // invalid lanes (NaN included) -> +0 before the conversion
+  a.lo = _mm256_cvttps_epi32(x);
+  const __m256 lof = _mm256_cvtepi32_ps(a.lo);
+  a.hi = _mm256_sub_epi32(a.lo, _mm256_castps_si256(_mm256_cmp_ps(x, lof, _CMP_GT_OQ)));  // +1 where x > lo
+  a.frac = _mm256_sub_ps(x, lof);
+  return a;
+}
+
+// forward_pass16 in 8-lane vectors: one RoI's SPP x SPP samples in one or two
+// vectors (lane k = ih * SPP + iw), corners by masked gathers, invalid samples
+// -0; 8 RoIs' samples are transposed and summed in sample order, so the sums
+// are the scalar pass's bit for bit.
+template <int SPP>
+void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int64_t Rc, const float* data,
+                   float* out) {
+  static_assert(SPP >= 1 && SPP * SPP <= 16, "samples must fit two vectors");
+  constexpr int kS2 = SPP * SPP, kV = (kS2 + 7) / 8;
+  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins();
+  const int64_t cpc = g.channels_per_class();
+  const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps(), nzero = _mm256_set1_ps(-0.f);
+  const __m256i Wi = _mm256_set1_epi32(static_cast<int32_t>(g.W));
+  alignas(32) int32_t iw_of[16], ih_of[16], live_of[16], off_of[8];  // lane -> offs entry of its column / row
+  for (int k = 0; k < 16; ++k) {
+    iw_of[k] = k < kS2 ? k % SPP : 0;
+    ih_of[k] = k < kS2 ? SPP + k / SPP : SPP;
+    live_of[k] = k < kS2 ? -1 : 0;
+  }
+  for (int k = 0; k < 8; ++k) off_of[k] = k < 2 * SPP ? -1 : 0;
+  __m256i iw_idx[kV], ih_idx[kV];
+  __m256 live[kV];
+  for (int h = 0; h < kV; ++h) {
+    iw_idx[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(iw_of + 8 * h));
+    ih_idx[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(ih_of + 8 * h));
+    live[h] = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(live_of + 8 * h)));
+  }
+  const __m256i offs_mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(off_of));
+  const __m256i seven = _mm256_set1_epi32(7), lane_id = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  // sample rows of vector h: kFirstRow[h]..kLastRow[h]; row_sel[ih][h]: the lanes of row ih
+  constexpr int kFirstRow[2] = {0, 8 / SPP}, kLastRow[2] = {std::min(SPP - 1, 7 / SPP), SPP - 1};
+  __m256 row_sel[SPP][kV];
+  for (int ih = 0; ih < SPP; ++ih)
+    for (int h = 0; h < kV; ++h) {
+      alignas(32) int32_t sel[8];
+      for (int q = 0; q < 8; ++q) sel[q] = (8 * h + q) / SPP == ih && 8 * h + q < kS2 ? -1 : 0;
+      row_sel[ih][h] = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sel)));
+    }
+#pragma omp for schedule(dynamic, GG)
+  for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
+    const int64_t b = unit / g.C, c = unit % g.C;
+    const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
+    const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
+    if (i0 == i1) continue;
+    const float* plane = data + unit * HW;
+    prefetch_plane(plane, HW);
+    if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+    for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {
+      const int64_t bin = s.group_bins[k];
+      const float* tab = s.table + (cls * B + bin) * Rc * 2;
+      for (int64_t i = i0; i < i1; i += 8) {
+        const int n = static_cast<int>(std::min<int64_t>(8, i1 - i));
+        alignas(32) float tile[8 * 16], sums[16 * 8];
+        alignas(32) int32_t count[8] = {};
+        for (int l = 0; l < n; ++l) {
+          const int64_t rl = s.order[i + l];
+          const __m256 o = _mm256_maskload_ps(s.offs + rl * 2 * SPP, offs_mask);
+          const __m256 tx = _mm256_set1_ps(tab[2 * rl]), ty = _mm256_set1_ps(tab[2 * rl + 1]);
+          for (int h = 0; h < kV; ++h) {
+            const Axis8 xa = psroi_axis8(_mm256_add_ps(tx, _mm256_permutevar8x32_ps(o, iw_idx[h])), g.W, live[h]);
+            const Axis8 ya = psroi_axis8(_mm256_add_ps(ty, _mm256_permutevar8x32_ps(o, ih_idx[h])), g.H, live[h]);
+            const __m256 m = _mm256_and_ps(xa.ok, ya.ok);
+            const int bits = _mm256_movemask_ps(m);
+            count[l] += __builtin_popcount(static_cast<unsigned>(bits));
+            if (!bits) {
+              _mm256_store_ps(tile + l * 16 + 8 * h, nzero);
+              continue;
+            }
+            const __m256i rlo = _mm256_mullo_epi32(ya.lo, Wi), rhi = _mm256_mullo_epi32(ya.hi, Wi);
+            alignas(32) int32_t xl[8];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(xl), xa.lo);
+            const int32_t x0 = xl[__builtin_ctz(static_cast<unsigned>(bits))];  // a valid column: 0 <= x0 < W
+            const __m256i clo = _mm256_sub_epi32(xa.lo, _mm256_set1_epi32(x0));
+            const __m256i chi = _mm256_sub_epi32(xa.hi, _mm256_set1_epi32(x0));
+            const __m256i far = _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), clo), _mm256_cmpgt_epi32(chi, seven));
+            __m256 v00 = zero, v10 = zero, v01 = zero, v11 = zero;
+            if (!_mm256_movemask_ps(_mm256_and_ps(_mm256_castsi256_ps(far), m))) {
+              // the valid corners lie in the 8 columns from x0: one load per image row, permutes
+              alignas(32) int32_t yl[8], yh[8];
+              _mm256_store_si256(reinterpret_cast<__m256i*>(yl), rlo);
+              _mm256_store_si256(reinterpret_cast<__m256i*>(yh), rhi);
+              const int64_t room = g.W - x0;  // the loads stay inside the row
+              const __m256i kload = room >= 8 ? _mm256_set1_epi32(-1)
+                                              : _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(room)), lane_id);
+              for (int ih = kFirstRow[h]; ih <= kLastRow[h]; ++ih) {
+                const int lane = std::max(ih * SPP, 8 * h) - 8 * h;  // a lane of row ih in this vector
+                const __m256 lo = _mm256_maskload_ps(plane + yl[lane] + x0, kload);
+                const __m256 hi = _mm256_maskload_ps(plane + yh[lane] + x0, kload);
+                const __m256 sel = row_sel[ih][h];
+                v00 = _mm256_blendv_ps(v00, _mm256_permutevar8x32_ps(lo, clo), sel);
+                v01 = _mm256_blendv_ps(v01, _mm256_permutevar8x32_ps(lo, chi), sel);
+                v10 = _mm256_blendv_ps(v10, _mm256_permutevar8x32_ps(hi, clo), sel);
+                v11 = _mm256_blendv_ps(v11, _mm256_permutevar8x32_ps(hi, chi), sel);
+              }
+            } else {
+              v00 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rlo, xa.lo), m, 4);
+              v10 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rhi, xa.lo), m, 4);
+              v01 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rlo, xa.hi), m, 4);
+              v11 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rhi, xa.hi), m, 4);
+            }
+            const __m256 dx = xa.frac, dy = ya.frac;
+            const __m256 ax = _mm256_sub_ps(one, dx), by = _mm256_sub_ps(one, dy);
+            // (1 - dx) * (1 - dy) * v00 + (1 - dx) * dy * v10 + dx * (1 - dy) * v01 + dx * dy * v11, left to right
+            __m256 val = _mm256_mul_ps(_mm256_mul_ps(ax, by), v00);
+            val = _mm256_add_ps(val, _mm256_mul_ps(_mm256_mul_ps(ax, dy), v10));
+            val = _mm256_add_ps(val, _mm256_mul_ps(_mm256_mul_ps(dx, by), v01));
+            val = _mm256_add_ps(val, _mm256_mul_ps(_mm256_mul_ps(dx, dy), v11));
+            _mm256_store_ps(tile + l * 16 + 8 * h, _mm256_blendv_ps(nzero, val, m));
+          }
+        }
+        for (int l = n; l < 8; ++l)
+          for (int h = 0; h < kV; ++h) _mm256_store_ps(tile + l * 16 + 8 * h, nzero);
+        for (int h = 0; h < kV; ++h) transpose8x8(tile + 8 * h, 16, sums + 64 * h, 8);  // row k: sample k of 8 RoIs
+        __m256 sum = zero;
+        for (int j = 0; j < kS2; ++j) sum = _mm256_add_ps(sum, _mm256_load_ps(sums + j * 8));
+        const __m256i cnt = _mm256_load_si256(reinterpret_cast<const __m256i*>(count));
+        const __m256 none = _mm256_castsi256_ps(_mm256_cmpeq_epi32(cnt, _mm256_setzero_si256()));
+        alignas(32) float res[8];
+        _mm256_store_ps(res, _mm256_andnot_ps(none, _mm256_div_ps(sum, _mm256_cvtepi32_ps(cnt))));
+        for (int l = 0; l < n; ++l) out[((r0 + s.order[i + l]) * g.output_dim + ctop) * B + bin] = res[l];
+      }
+    }
+  }
+}
+#endif
+
 // Forward over one chunk of RoIs, called by every thread of the enclosing
 // parallel region. Threads own data planes (units); chunks of GG units = all
 // group cells of one (image, ctop), so the output rows (roi, ctop, :) they
@@ -502,6 +652,13 @@ void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t R
   if constexpr (std::is_same_v<T, float> && SPP > 0) {
     if (g.H * g.W <= INT32_MAX) {  // its plane offsets are int32
       forward_pass16<SPP>(g, s, r0, Rc, data, out);
+      return;
+    }
+  }
+#elif defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float> && SPP > 0) {
+    if (g.H * g.W <= INT32_MAX) {  // its plane offsets are int32
+      forward_pass8<SPP>(g, s, r0, Rc, data, out);
       return;
     }
   }
