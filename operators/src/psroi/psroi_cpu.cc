@@ -768,6 +768,63 @@ inline bool backward_bin16(const float* plane, float* dplane, int64_t W, const A
   return true;
 }
 #pragma GCC diagnostic pop
+#elif defined(__AVX2__)
+inline float hsum8(__m256 v) {  // a fixed order: (lanes i + i+4), then pairs, then the two halves
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+// backward_bin16 in 8-lane vectors: the bin's samples must fit 8 columns
+// (and 16 rows). Equal to the scalar code up to rounding, as backward_bin16.
+template <int SPP>
+inline bool backward_bin8(const float* plane, float* dplane, int64_t W, const Axis<float, SPP>& xs, int64_t nw,
+                          const Axis<float, SPP>& ys, int64_t nh, float dv, bool want_trans, float* sx,
+                          float* sy) {
+  int32_t x0 = xs.lo[0], x1 = xs.hi[0], y0 = ys.lo[0], y1 = ys.hi[0];
+  for (int64_t i = 1; i < nw; ++i) {
+    x0 = std::min(x0, xs.lo[i]);
+    x1 = std::max(x1, xs.hi[i]);
+  }
+  for (int64_t i = 1; i < nh; ++i) {
+    y0 = std::min(y0, ys.lo[i]);
+    y1 = std::max(y1, ys.hi[i]);
+  }
+  if (x1 - x0 >= 8 || y1 - y0 >= 16) return false;
+  alignas(32) float wx[8] = {}, gx[8] = {};
+  float wy[16] = {}, cy[16] = {};
+  for (int64_t i = 0; i < nw; ++i) {
+    wx[xs.lo[i] - x0] += 1.f - xs.frac[i];
+    wx[xs.hi[i] - x0] += xs.frac[i];
+    gx[xs.hi[i] - x0] += 1.f;
+    gx[xs.lo[i] - x0] -= 1.f;
+  }
+  for (int64_t i = 0; i < nh; ++i) {
+    wy[ys.lo[i] - y0] += 1.f - ys.frac[i];
+    wy[ys.hi[i] - y0] += ys.frac[i];
+    cy[ys.hi[i] - y0] += 1.f;
+    cy[ys.lo[i] - y0] -= 1.f;
+  }
+  const __m256 Wx = _mm256_load_ps(wx), Gx = _mm256_load_ps(gx);
+  const __m256i touched = _mm256_castps_si256(_mm256_cmp_ps(Wx, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+  __m256 V = _mm256_setzero_ps(), U = _mm256_setzero_ps();
+  for (int32_t j = 0; j <= y1 - y0; ++j) {
+    if (wy[j] == 0.f) continue;  // a row between samples: untouched
+    const int64_t y = int64_t(y0 + j) * W + x0;
+    const __m256 d = _mm256_maskload_ps(dplane + y, touched);
+    _mm256_maskstore_ps(dplane + y, touched, _mm256_add_ps(d, _mm256_mul_ps(_mm256_set1_ps(dv * wy[j]), Wx)));
+    if (want_trans) {
+      const __m256 r = _mm256_maskload_ps(plane + y, touched);
+      V = _mm256_add_ps(V, _mm256_mul_ps(_mm256_set1_ps(wy[j]), r));
+      U = _mm256_add_ps(U, _mm256_mul_ps(_mm256_set1_ps(cy[j]), r));
+    }
+  }
+  if (want_trans) {
+    *sx = hsum8(_mm256_mul_ps(V, Gx));
+    *sy = hsum8(_mm256_mul_ps(U, Wx));
+  }
+  return true;
+}
 #endif
 
 // Backward over one chunk (every thread of the enclosing region): scatters
@@ -820,6 +877,9 @@ void backward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t 
 #if defined(__AVX512F__)
           if constexpr (std::is_same_v<T, float> && SPP > 0)
             done = backward_bin16(plane, dplane, g.W, xs, nw, ys, nh, dv, want_trans, &sx, &sy);
+#elif defined(__AVX2__)
+          if constexpr (std::is_same_v<T, float> && SPP > 0)
+            done = backward_bin8(plane, dplane, g.W, xs, nw, ys, nh, dv, want_trans, &sx, &sy);
 #endif
           if (!done) {
           // Rows are non-decreasing in ih, but take min/max anyway so the
