@@ -23,7 +23,6 @@ os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-import platform  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import mxnet as mx  # noqa: E402
@@ -31,7 +30,7 @@ import numpy as np  # noqa: E402
 
 import operators  # noqa: E402
 from benchmarks import peers  # noqa: E402
-from benchmarks.cases import (CONV_CASES, PSROI_CASES, conv_case, conv_data, fmt,  # noqa: E402
+from benchmarks.cases import (CONV_CASES, PSROI_CASES, conv_case, conv_data, cpu_description, fmt,  # noqa: E402
                               interleaved_medians, markdown_table, psroi_data, report)
 
 LOG = logging.getLogger("bench_ops")
@@ -190,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     versions = {k: v for k, v in peers.versions().items() if v}
     header = (f"mxnet {mx.__version__}, ops GEMM {operators.library.gemm_backend()}, "
               + "".join(f"{k} {v}, " for k, v in versions.items())
-              + f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads={threads}")
+              + f"{cpu_description()}, {os.cpu_count()} cores, threads={threads}")
     tables = "\n\n".join(t for t in (conv and conv_markdown(conv), psroi and psroi_markdown(psroi)) if t)
     report(header, tables, conv + psroi, args.json)
 

@@ -3,6 +3,7 @@ so the GPU benchmark runs where MXNet is not installed)."""
 from __future__ import annotations
 
 import json
+import platform
 import statistics
 import time
 from typing import Callable, Sequence
@@ -93,6 +94,21 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], repeats: int, warmup
             fn()
             times[name].append((time.perf_counter() - t) * 1e3)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cpu_description() -> str:
+    """The CPU's model name and its widest vector extension (the kernels are built for the build
+    machine's, -march=native): which code paths the timings measure. Linux only; else the platform."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    isa = next((name for name in ("avx512f", "avx2") if name in flags), "no AVX2")
+    return f"{model} ({isa})"
 
 
 def fmt(v, pattern: str = "{:.1f}") -> str:
