@@ -22,6 +22,7 @@
 #include "../common/memory.h"
 #include "../common/onednn_matmul.h"
 #include "../common/parallel.h"
+#include "../common/hsum.h"
 #include "../common/transpose.h"
 
 namespace dcnops {
@@ -557,12 +558,6 @@ bool doffset_block_cl<float>(const Corners<float>* cr, int64_t len, const float*
 }
 #pragma GCC diagnostic pop
 #elif defined(__AVX2__)
-inline float hsum8(__m256 v) {  // a fixed order: (lanes i + i+4), then pairs, then the two halves
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
-}
-
 // The same in 8-channel vectors: 8 pixels' dcol are transposed once per block of
 // up to 256 channels (pixel-major), then each pixel sums its channels in 8
 // lane partials (channel c in lane c % 8, in channel order), added up at the end.

@@ -48,6 +48,7 @@
 #include "psroi_geometry.h"
 #include "../common/memory.h"
 #include "../common/parallel.h"
+#include "../common/hsum.h"
 #include "../common/transpose.h"
 
 namespace dcnops {
@@ -303,6 +304,27 @@ inline void prefetch_plane(const T* p, int64_t n) {
   for (int64_t i = 0; i < n; i += kLine) __builtin_prefetch(p + i, 0, 3);
 }
 
+// The forward's plane loop, shared by its scalar and vector forms (every thread
+// of the enclosing parallel region calls it): threads own data planes (units);
+// chunks of GG units = all group cells of one (image, ctop), so the output rows
+// (roi, ctop, :) they fill stay in that thread's cache. body(plane, ctop, cell,
+// cls, i0, i1) visits one plane; [i0, i1) are its image's RoIs in s.order.
+template <typename T, typename Body>
+inline void for_each_plane(const PSROIGeom& g, const Scratch<T>& s, const T* data, Body&& body) {
+  const int64_t HW = g.H * g.W, GG = g.group * g.group, cpc = g.channels_per_class();
+#pragma omp for schedule(dynamic, GG)
+  for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
+    const int64_t b = unit / g.C, c = unit % g.C;
+    const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
+    const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
+    if (i0 == i1) continue;
+    const T* plane = data + unit * HW;
+    prefetch_plane(plane, HW);
+    if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+    body(plane, ctop, cell, cls, i0, i1);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -398,8 +420,7 @@ void forward_pass16(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int
   constexpr __mmask16 kLanes = static_cast<__mmask16>((1u << kS2) - 1);
   constexpr __mmask16 kRow = static_cast<__mmask16>((1u << SPP) - 1);
   constexpr __mmask16 kOffs = static_cast<__mmask16>((1u << (2 * SPP)) - 1);
-  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins();
-  const int64_t cpc = g.channels_per_class();
+  const int64_t B = g.bins();
   const __m512 one = _mm512_set1_ps(1.f), zero = _mm512_setzero_ps(), nzero = _mm512_set1_ps(-0.f);
   const __m512i Wi = _mm512_set1_epi32(static_cast<int32_t>(g.W)), k16 = _mm512_set1_epi32(16);
   alignas(64) int32_t iw_of[16], ih_of[16];  // lane -> offs entry of its column / row
@@ -408,15 +429,7 @@ void forward_pass16(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int
     ih_of[k] = k < kS2 ? SPP + k / SPP : SPP;
   }
   const __m512i iw_idx = _mm512_load_si512(iw_of), ih_idx = _mm512_load_si512(ih_of);
-#pragma omp for schedule(dynamic, GG)
-  for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
-    const int64_t b = unit / g.C, c = unit % g.C;
-    const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
-    const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
-    if (i0 == i1) continue;
-    const float* plane = data + unit * HW;
-    prefetch_plane(plane, HW);
-    if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+  for_each_plane(g, s, data, [&](const float* plane, int64_t ctop, int64_t cell, int64_t cls, int64_t i0, int64_t i1) {
     for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {
       const int64_t bin = s.group_bins[k];
       const float* tab = s.table + (cls * B + bin) * Rc * 2;
@@ -487,7 +500,7 @@ void forward_pass16(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int
         for (int l = 0; l < n; ++l) out[((r0 + s.order[i + l]) * g.output_dim + ctop) * B + bin] = res[l];
       }
     }
-  }
+  });
 }
 #pragma GCC diagnostic pop
 #endif
@@ -525,8 +538,7 @@ void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int6
                    float* out) {
   static_assert(SPP >= 1 && SPP * SPP <= 16, "samples must fit two vectors");
   constexpr int kS2 = SPP * SPP, kV = (kS2 + 7) / 8;
-  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins();
-  const int64_t cpc = g.channels_per_class();
+  const int64_t B = g.bins();
   const __m256 one = _mm256_set1_ps(1.f), zero = _mm256_setzero_ps(), nzero = _mm256_set1_ps(-0.f);
   const __m256i Wi = _mm256_set1_epi32(static_cast<int32_t>(g.W));
   alignas(32) int32_t iw_of[16], ih_of[16], live_of[16], off_of[8];  // lane -> offs entry of its column / row
@@ -554,15 +566,7 @@ void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int6
       for (int q = 0; q < 8; ++q) sel[q] = (8 * h + q) / SPP == ih && 8 * h + q < kS2 ? -1 : 0;
       row_sel[ih][h] = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sel)));
     }
-#pragma omp for schedule(dynamic, GG)
-  for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
-    const int64_t b = unit / g.C, c = unit % g.C;
-    const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
-    const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
-    if (i0 == i1) continue;
-    const float* plane = data + unit * HW;
-    prefetch_plane(plane, HW);
-    if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+  for_each_plane(g, s, data, [&](const float* plane, int64_t ctop, int64_t cell, int64_t cls, int64_t i0, int64_t i1) {
     for (int32_t k = s.group_first[cell]; k < s.group_first[cell + 1]; ++k) {
       const int64_t bin = s.group_bins[k];
       const float* tab = s.table + (cls * B + bin) * Rc * 2;
@@ -638,14 +642,12 @@ void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int6
         for (int l = 0; l < n; ++l) out[((r0 + s.order[i + l]) * g.output_dim + ctop) * B + bin] = res[l];
       }
     }
-  }
+  });
 }
 #endif
 
 // Forward over one chunk of RoIs, called by every thread of the enclosing
-// parallel region. Threads own data planes (units); chunks of GG units = all
-// group cells of one (image, ctop), so the output rows (roi, ctop, :) they
-// fill stay in that thread's cache.
+// parallel region (planes as in for_each_plane).
 template <typename T, int SPP>
 void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t Rc, const T* data, T* out) {
 #if defined(__AVX512F__)
@@ -663,19 +665,10 @@ void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t R
     }
   }
 #endif
-  const int64_t HW = g.H * g.W, GG = g.group * g.group, B = g.bins(), spp = g.spp;
-  const int64_t cpc = g.channels_per_class();
+  const int64_t B = g.bins(), spp = g.spp;
   {
     Axis<T, SPP> xs(spp), ys(spp);
-#pragma omp for schedule(dynamic, GG)
-    for (int64_t unit = 0; unit < g.N * g.C; ++unit) {
-      const int64_t b = unit / g.C, c = unit % g.C;
-      const int64_t ctop = c / GG, cell = c % GG, cls = ctop / cpc;
-      const int64_t i0 = s.image_first[b], i1 = s.image_first[b + 1];
-      if (i0 == i1) continue;
-      const T* plane = data + unit * HW;
-      prefetch_plane(plane, HW);
-      if (unit + 1 < g.N * g.C) prefetch_plane(plane + HW, HW);  // usually this thread's next unit
+    for_each_plane(g, s, data, [&](const T* plane, int64_t ctop, int64_t cell, int64_t cls, int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t rl = s.order[i];
         const T* o = s.offs + rl * 2 * spp;
@@ -703,7 +696,7 @@ void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t R
           orow[bin] = count == 0 ? T(0) : sum / static_cast<T>(count);
         }
       }
-    }
+    });
   }
 }
 
@@ -769,12 +762,6 @@ inline bool backward_bin16(const float* plane, float* dplane, int64_t W, const A
 }
 #pragma GCC diagnostic pop
 #elif defined(__AVX2__)
-inline float hsum8(__m256 v) {  // a fixed order: (lanes i + i+4), then pairs, then the two halves
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
-}
-
 // backward_bin16 in 8-lane vectors: the bin's samples must fit 8 columns
 // (and 16 rows). Equal to the scalar code up to rounding, as backward_bin16.
 template <int SPP>
