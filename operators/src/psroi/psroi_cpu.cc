@@ -513,12 +513,12 @@ struct Axis8 {
   __m256 frac, ok;
 };
 
-inline Axis8 psroi_axis8(__m256 x, int64_t n, __m256 live) {
+// last: n - 1 and up: n - 0.5 per lane (columns and rows share one vector).
+inline Axis8 psroi_axis8(__m256 x, __m256 last, __m256 up, __m256 live) {
   const __m256 zero = _mm256_setzero_ps();
-  const __m256 last = _mm256_set1_ps(static_cast<float>(n - 1));
   Axis8 a;
   a.ok = _mm256_and_ps(live, _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-0.5f), _CMP_GE_OQ),
-                                           _mm256_cmp_ps(x, _mm256_set1_ps(static_cast<float>(n) - 0.5f), _CMP_LE_OQ)));
+                                           _mm256_cmp_ps(x, up, _CMP_LE_OQ)));
   x = _mm256_blendv_ps(x, last, _mm256_cmp_ps(x, last, _CMP_GT_OQ));
   x = _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
   x = _mm256_and_ps(x, a.ok);  // invalid lanes (NaN included) -> +0 before the conversion
@@ -556,6 +556,20 @@ void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int6
     live[h] = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(live_of + 8 * h)));
   }
   const __m256i offs_mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(off_of));
+  // The SPP columns and SPP rows of a bin in one vector (lanes [0, SPP) and [SPP, 2 SPP), as offs):
+  // one axis computation per RoI, then permuted to the sample lanes.
+  alignas(32) float last_of[8], up_of[8];
+  alignas(32) int32_t row_of[8];
+  for (int k = 0; k < 8; ++k) {
+    const int64_t n = k < SPP ? g.W : g.H;
+    last_of[k] = static_cast<float>(n - 1);
+    up_of[k] = static_cast<float>(n) - 0.5f;
+    row_of[k] = k >= SPP ? -1 : 0;
+  }
+  const __m256 last = _mm256_load_ps(last_of), up = _mm256_load_ps(up_of);
+  const __m256 row_lanes = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(row_of)));
+  const __m256 axis_live = _mm256_castsi256_ps(offs_mask);
+  constexpr unsigned kColBits = (1u << SPP) - 1;
   const __m256i seven = _mm256_set1_epi32(7), lane_id = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   // sample rows of vector h: kFirstRow[h]..kLastRow[h]; row_sel[ih][h]: the lanes of row ih
   constexpr int kFirstRow[2] = {0, 8 / SPP}, kLastRow[2] = {std::min(SPP - 1, 7 / SPP), SPP - 1};
@@ -577,37 +591,44 @@ void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int6
         for (int l = 0; l < n; ++l) {
           const int64_t rl = s.order[i + l];
           const __m256 o = _mm256_maskload_ps(s.offs + rl * 2 * SPP, offs_mask);
-          const __m256 tx = _mm256_set1_ps(tab[2 * rl]), ty = _mm256_set1_ps(tab[2 * rl + 1]);
+          const __m256 start = _mm256_blendv_ps(_mm256_set1_ps(tab[2 * rl]), _mm256_set1_ps(tab[2 * rl + 1]), row_lanes);
+          const Axis8 a = psroi_axis8(_mm256_add_ps(start, o), last, up, axis_live);
+          const unsigned okbits = static_cast<unsigned>(_mm256_movemask_ps(a.ok));
+          if (!(okbits & kColBits) || !(okbits >> SPP)) {  // no valid sample
+            for (int h = 0; h < kV; ++h) _mm256_store_ps(tile + l * 16 + 8 * h, nzero);
+            continue;
+          }
+          count[l] = __builtin_popcount(okbits & kColBits) * __builtin_popcount(okbits >> SPP);
+          alignas(32) int32_t xl[8];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(xl), a.lo);
+          const int32_t x0 = xl[__builtin_ctz(okbits)];  // the first valid column: 0 <= x0 < W
+          const __m256i off_lo = _mm256_mullo_epi32(a.lo, Wi), off_hi = _mm256_mullo_epi32(a.hi, Wi);
+          alignas(32) int32_t yl[8], yh[8];  // lane SPP + ih: row ih's offsets in the plane
+          _mm256_store_si256(reinterpret_cast<__m256i*>(yl), off_lo);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(yh), off_hi);
+          const __m256i x0v = _mm256_set1_epi32(x0);
           for (int h = 0; h < kV; ++h) {
-            const Axis8 xa = psroi_axis8(_mm256_add_ps(tx, _mm256_permutevar8x32_ps(o, iw_idx[h])), g.W, live[h]);
-            const Axis8 ya = psroi_axis8(_mm256_add_ps(ty, _mm256_permutevar8x32_ps(o, ih_idx[h])), g.H, live[h]);
-            const __m256 m = _mm256_and_ps(xa.ok, ya.ok);
+            const __m256 m = _mm256_and_ps(live[h], _mm256_and_ps(_mm256_permutevar8x32_ps(a.ok, iw_idx[h]),
+                                                                  _mm256_permutevar8x32_ps(a.ok, ih_idx[h])));
             const int bits = _mm256_movemask_ps(m);
-            count[l] += __builtin_popcount(static_cast<unsigned>(bits));
             if (!bits) {
               _mm256_store_ps(tile + l * 16 + 8 * h, nzero);
               continue;
             }
-            const __m256i rlo = _mm256_mullo_epi32(ya.lo, Wi), rhi = _mm256_mullo_epi32(ya.hi, Wi);
-            alignas(32) int32_t xl[8];
-            _mm256_store_si256(reinterpret_cast<__m256i*>(xl), xa.lo);
-            const int32_t x0 = xl[__builtin_ctz(static_cast<unsigned>(bits))];  // a valid column: 0 <= x0 < W
-            const __m256i clo = _mm256_sub_epi32(xa.lo, _mm256_set1_epi32(x0));
-            const __m256i chi = _mm256_sub_epi32(xa.hi, _mm256_set1_epi32(x0));
+            const __m256i xlo = _mm256_permutevar8x32_epi32(a.lo, iw_idx[h]), xhi = _mm256_permutevar8x32_epi32(a.hi, iw_idx[h]);
+            const __m256i rlo = _mm256_permutevar8x32_epi32(off_lo, ih_idx[h]);
+            const __m256i rhi = _mm256_permutevar8x32_epi32(off_hi, ih_idx[h]);
+            const __m256i clo = _mm256_sub_epi32(xlo, x0v), chi = _mm256_sub_epi32(xhi, x0v);
             const __m256i far = _mm256_or_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), clo), _mm256_cmpgt_epi32(chi, seven));
             __m256 v00 = zero, v10 = zero, v01 = zero, v11 = zero;
             if (!_mm256_movemask_ps(_mm256_and_ps(_mm256_castsi256_ps(far), m))) {
               // the valid corners lie in the 8 columns from x0: one load per image row, permutes
-              alignas(32) int32_t yl[8], yh[8];
-              _mm256_store_si256(reinterpret_cast<__m256i*>(yl), rlo);
-              _mm256_store_si256(reinterpret_cast<__m256i*>(yh), rhi);
               const int64_t room = g.W - x0;  // the loads stay inside the row
               const __m256i kload = room >= 8 ? _mm256_set1_epi32(-1)
                                               : _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(room)), lane_id);
               for (int ih = kFirstRow[h]; ih <= kLastRow[h]; ++ih) {
-                const int lane = std::max(ih * SPP, 8 * h) - 8 * h;  // a lane of row ih in this vector
-                const __m256 lo = _mm256_maskload_ps(plane + yl[lane] + x0, kload);
-                const __m256 hi = _mm256_maskload_ps(plane + yh[lane] + x0, kload);
+                const __m256 lo = _mm256_maskload_ps(plane + yl[SPP + ih] + x0, kload);
+                const __m256 hi = _mm256_maskload_ps(plane + yh[SPP + ih] + x0, kload);
                 const __m256 sel = row_sel[ih][h];
                 v00 = _mm256_blendv_ps(v00, _mm256_permutevar8x32_ps(lo, clo), sel);
                 v01 = _mm256_blendv_ps(v01, _mm256_permutevar8x32_ps(lo, chi), sel);
@@ -615,12 +636,12 @@ void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int6
                 v11 = _mm256_blendv_ps(v11, _mm256_permutevar8x32_ps(hi, chi), sel);
               }
             } else {
-              v00 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rlo, xa.lo), m, 4);
-              v10 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rhi, xa.lo), m, 4);
-              v01 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rlo, xa.hi), m, 4);
-              v11 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rhi, xa.hi), m, 4);
+              v00 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rlo, xlo), m, 4);
+              v10 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rhi, xlo), m, 4);
+              v01 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rlo, xhi), m, 4);
+              v11 = _mm256_mask_i32gather_ps(zero, plane, _mm256_add_epi32(rhi, xhi), m, 4);
             }
-            const __m256 dx = xa.frac, dy = ya.frac;
+            const __m256 dx = _mm256_permutevar8x32_ps(a.frac, iw_idx[h]), dy = _mm256_permutevar8x32_ps(a.frac, ih_idx[h]);
             const __m256 ax = _mm256_sub_ps(one, dx), by = _mm256_sub_ps(one, dy);
             // (1 - dx) * (1 - dy) * v00 + (1 - dx) * dy * v10 + dx * (1 - dy) * v01 + dx * dy * v11, left to right
             __m256 val = _mm256_mul_ps(_mm256_mul_ps(ax, by), v00);
