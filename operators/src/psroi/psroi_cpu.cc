@@ -530,9 +530,10 @@ inline Axis8 psroi_axis8(__m256 x, __m256 last, __m256 up, __m256 live) {
 }
 
 // forward_pass16 in 8-lane vectors: one RoI's SPP x SPP samples in one or two
-// vectors (lane k = ih * SPP + iw), corners by masked gathers, invalid samples
-// -0; 8 RoIs' samples are transposed and summed in sample order, so the sums
-// are the scalar pass's bit for bit.
+// vectors (lane k = ih * SPP + iw), corners from one masked load per image row
+// and permutes when the valid corners lie within 8 columns (masked gathers
+// otherwise), invalid samples -0; 8 RoIs' samples are transposed and summed in
+// sample order, so the sums are the scalar pass's bit for bit.
 template <int SPP>
 void forward_pass8(const PSROIGeom& g, const Scratch<float>& s, int64_t r0, int64_t Rc, const float* data,
                    float* out) {
