@@ -73,3 +73,29 @@ inline void transpose8x8(const float* in, int64_t ld_in, float* out, int64_t ld_
 
 }  // namespace dcnops
 #endif
+
+#if defined(__AVX2__)
+namespace dcnops {
+
+// The widest register transpose of this build, for the blocked copies: kTransposeBlock x
+// kTransposeBlock floats. kStream (out rows aligned to a block) writes past the caches where
+// that pays: with AVX-512; on AVX2 machines (measured on AMD Zen 3) plain stores are faster,
+// forward C -22 %, A and B -6 %, so there kStreamBlocks is false and kStream is ignored.
+#if defined(__AVX512F__)
+constexpr int kTransposeBlock = 16;
+constexpr bool kStreamBlocks = true;
+template <bool kStream = false>
+inline void transpose_block(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
+  transpose16x16<kStream>(in, ld_in, out, ld_out);
+}
+#else
+constexpr int kTransposeBlock = 8;
+constexpr bool kStreamBlocks = false;
+template <bool kStream = false>
+inline void transpose_block(const float* in, int64_t ld_in, float* out, int64_t ld_out) {
+  transpose8x8(in, ld_in, out, ld_out);
+}
+#endif
+
+}  // namespace dcnops
+#endif

@@ -246,34 +246,20 @@ void transpose_matrix(const T* in, int64_t rows, int64_t cols, T* out) {
   }
 }
 
-#if defined(__AVX512F__)
-// Same copy in 16 x 16 register transposes (the scalar loop costs ~5 % of A's forward).
+#if defined(__AVX2__)
+// Same copy in kTransposeBlock-square register transposes (the scalar loop costs ~5 % of A's forward).
 template <>
 void transpose_matrix<float>(const float* in, int64_t rows, int64_t cols, float* out) {
-  const int64_t rows16 = rows / 16 * 16, blocks = (cols + 15) / 16;
+  constexpr int64_t kB = kTransposeBlock;
+  const int64_t rows_b = rows / kB * kB, blocks = (cols + kB - 1) / kB;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t j0 = b * 16, j1 = std::min(j0 + 16, cols);
-    const bool full = j1 - j0 == 16;
+    const int64_t j0 = b * kB, j1 = std::min(j0 + kB, cols);
+    const bool full = j1 - j0 == kB;
     if (full)
-      for (int64_t i0 = 0; i0 < rows16; i0 += 16) transpose16x16(in + i0 * cols + j0, cols, out + j0 * rows + i0, rows);
+      for (int64_t i0 = 0; i0 < rows_b; i0 += kB) transpose_block(in + i0 * cols + j0, cols, out + j0 * rows + i0, rows);
     for (int64_t j = j0; j < j1; ++j)
-      for (int64_t i = full ? rows16 : 0; i < rows; ++i) out[j * rows + i] = in[i * cols + j];
-  }
-}
-#elif defined(__AVX2__)
-// The same in 8 x 8 register transposes.
-template <>
-void transpose_matrix<float>(const float* in, int64_t rows, int64_t cols, float* out) {
-  const int64_t rows8 = rows / 8 * 8, blocks = (cols + 7) / 8;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t j0 = b * 8, j1 = std::min(j0 + 8, cols);
-    const bool full = j1 - j0 == 8;
-    if (full)
-      for (int64_t i0 = 0; i0 < rows8; i0 += 8) transpose8x8(in + i0 * cols + j0, cols, out + j0 * rows + i0, rows);
-    for (int64_t j = j0; j < j1; ++j)
-      for (int64_t i = full ? rows8 : 0; i < rows; ++i) out[j * rows + i] = in[i * cols + j];
+      for (int64_t i = full ? rows_b : 0; i < rows; ++i) out[j * rows + i] = in[i * cols + j];
   }
 }
 #endif
@@ -285,28 +271,19 @@ void store_tile(const T* tile, int64_t nq, int64_t run, T* col, int64_t ld, bool
     for (int64_t q = 0; q < nq; ++q) col[c * ld + q] = tile[q * run + c];
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 template <>
 void store_tile<float>(const float* tile, int64_t nq, int64_t run, float* col, int64_t ld, bool stream) {
-  const int64_t nq16 = run % 16 == 0 ? nq / 16 * 16 : 0;
-  stream = stream && ld % 16 == 0 && reinterpret_cast<uintptr_t>(col) % 64 == 0;
-  for (int64_t c = 0; c < run; c += 16)
-    for (int64_t q = 0; q < nq16; q += 16) {
-      if (stream) transpose16x16<true>(tile + q * run + c, run, col + c * ld + q, ld);
-      else transpose16x16(tile + q * run + c, run, col + c * ld + q, ld);
+  constexpr int64_t kB = kTransposeBlock;
+  const int64_t nq_b = run % kB == 0 ? nq / kB * kB : 0;
+  stream = kStreamBlocks && stream && ld % kB == 0 && reinterpret_cast<uintptr_t>(col) % (kB * 4) == 0;
+  for (int64_t c = 0; c < run; c += kB)
+    for (int64_t q = 0; q < nq_b; q += kB) {
+      if (stream) transpose_block<true>(tile + q * run + c, run, col + c * ld + q, ld);
+      else transpose_block(tile + q * run + c, run, col + c * ld + q, ld);
     }
   for (int64_t c = 0; c < run; ++c)
-    for (int64_t q = nq16; q < nq; ++q) col[c * ld + q] = tile[q * run + c];
-}
-#elif defined(__AVX2__)
-// No streaming here: on AMD Zen 3 (2 threads) plain stores are faster, forward C -22 %, A and B -6 %.
-template <>
-void store_tile<float>(const float* tile, int64_t nq, int64_t run, float* col, int64_t ld, bool /*stream*/) {
-  const int64_t nq8 = run % 8 == 0 ? nq / 8 * 8 : 0;
-  for (int64_t c = 0; c < run; c += 8)
-    for (int64_t q = 0; q < nq8; q += 8) transpose8x8(tile + q * run + c, run, col + c * ld + q, ld);
-  for (int64_t c = 0; c < run; ++c)
-    for (int64_t q = nq8; q < nq; ++q) col[c * ld + q] = tile[q * run + c];
+    for (int64_t q = nq_b; q < nq; ++q) col[c * ld + q] = tile[q * run + c];
 }
 #endif
 
@@ -359,20 +336,13 @@ void load_tile(const T* col, int64_t ld, int64_t nq, int64_t run, T* tile) {
     for (int64_t q = 0; q < nq; ++q) tile[q * run + c] = col[c * ld + q];
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 template <>
 void load_tile<float>(const float* col, int64_t ld, int64_t nq, int64_t run, float* tile) {
-  if (nq == 16 && run == 16) transpose16x16(col, ld, tile, 16);
-  else
-    for (int64_t c = 0; c < run; ++c)
-      for (int64_t q = 0; q < nq; ++q) tile[q * run + c] = col[c * ld + q];
-}
-#elif defined(__AVX2__)
-template <>
-void load_tile<float>(const float* col, int64_t ld, int64_t nq, int64_t run, float* tile) {
+  constexpr int64_t kB = kTransposeBlock;
   if (nq == 16 && run == 16) {
-    for (int64_t c = 0; c < 16; c += 8)
-      for (int64_t q = 0; q < 16; q += 8) transpose8x8(col + c * ld + q, ld, tile + q * 16 + c, 16);
+    for (int64_t c = 0; c < 16; c += kB)
+      for (int64_t q = 0; q < 16; q += kB) transpose_block(col + c * ld + q, ld, tile + q * 16 + c, 16);
   } else {
     for (int64_t c = 0; c < run; ++c)
       for (int64_t q = 0; q < nq; ++q) tile[q * run + c] = col[c * ld + q];
