@@ -722,6 +722,44 @@ void forward_pass(const PSROIGeom& g, const Scratch<T>& s, int64_t r0, int64_t R
   }
 }
 
+#if defined(__AVX2__)
+// The separable weights of one float backward bin over a kCols x 16 pixel window
+// from (x0, y0) (false, nothing written, when its samples do not fit): wx / gx the
+// summed column weights / difference signs, wy / cy per row the summed row weights /
+// (number of samples whose ceil row it is) - (floor row); rows y0..y1. The arrays
+// (kCols and 16 floats) come zeroed.
+template <int kCols, int SPP>
+inline bool bin_window(const Axis<float, SPP>& xs, int64_t nw, const Axis<float, SPP>& ys, int64_t nh, int32_t* x0_out,
+                       int32_t* y0_out, int32_t* y1_out, float* wx, float* gx, float* wy, float* cy) {
+  int32_t x0 = xs.lo[0], x1 = xs.hi[0], y0 = ys.lo[0], y1 = ys.hi[0];
+  for (int64_t i = 1; i < nw; ++i) {
+    x0 = std::min(x0, xs.lo[i]);
+    x1 = std::max(x1, xs.hi[i]);
+  }
+  for (int64_t i = 1; i < nh; ++i) {
+    y0 = std::min(y0, ys.lo[i]);
+    y1 = std::max(y1, ys.hi[i]);
+  }
+  if (x1 - x0 >= kCols || y1 - y0 >= 16) return false;
+  for (int64_t i = 0; i < nw; ++i) {
+    wx[xs.lo[i] - x0] += 1.f - xs.frac[i];
+    wx[xs.hi[i] - x0] += xs.frac[i];
+    gx[xs.hi[i] - x0] += 1.f;
+    gx[xs.lo[i] - x0] -= 1.f;
+  }
+  for (int64_t i = 0; i < nh; ++i) {
+    wy[ys.lo[i] - y0] += 1.f - ys.frac[i];
+    wy[ys.hi[i] - y0] += ys.frac[i];
+    cy[ys.hi[i] - y0] += 1.f;
+    cy[ys.lo[i] - y0] -= 1.f;
+  }
+  *x0_out = x0;
+  *y0_out = y0;
+  *y1_out = y1;
+  return true;
+}
+#endif
+
 #if defined(__AVX512F__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -739,29 +777,9 @@ template <int SPP>
 inline bool backward_bin16(const float* plane, float* dplane, int64_t W, const Axis<float, SPP>& xs, int64_t nw,
                            const Axis<float, SPP>& ys, int64_t nh, float dv, bool want_trans, float* sx,
                            float* sy) {
-  int32_t x0 = xs.lo[0], x1 = xs.hi[0], y0 = ys.lo[0], y1 = ys.hi[0];
-  for (int64_t i = 1; i < nw; ++i) {
-    x0 = std::min(x0, xs.lo[i]);
-    x1 = std::max(x1, xs.hi[i]);
-  }
-  for (int64_t i = 1; i < nh; ++i) {
-    y0 = std::min(y0, ys.lo[i]);
-    y1 = std::max(y1, ys.hi[i]);
-  }
-  if (x1 - x0 >= 16 || y1 - y0 >= 16) return false;
+  int32_t x0, y0, y1;
   alignas(64) float wx[16] = {}, gx[16] = {}, wy[16] = {}, cy[16] = {};
-  for (int64_t i = 0; i < nw; ++i) {
-    wx[xs.lo[i] - x0] += 1.f - xs.frac[i];
-    wx[xs.hi[i] - x0] += xs.frac[i];
-    gx[xs.hi[i] - x0] += 1.f;
-    gx[xs.lo[i] - x0] -= 1.f;
-  }
-  for (int64_t i = 0; i < nh; ++i) {
-    wy[ys.lo[i] - y0] += 1.f - ys.frac[i];
-    wy[ys.hi[i] - y0] += ys.frac[i];
-    cy[ys.hi[i] - y0] += 1.f;
-    cy[ys.lo[i] - y0] -= 1.f;
-  }
+  if (!bin_window<16>(xs, nw, ys, nh, &x0, &y0, &y1, wx, gx, wy, cy)) return false;
   const __m512 Wx = _mm512_load_ps(wx), Gx = _mm512_load_ps(gx);
   const __mmask16 touched = _mm512_cmp_ps_mask(Wx, _mm512_setzero_ps(), _CMP_NEQ_UQ);
   __m512 V = _mm512_setzero_ps(), U = _mm512_setzero_ps();
@@ -790,30 +808,10 @@ template <int SPP>
 inline bool backward_bin8(const float* plane, float* dplane, int64_t W, const Axis<float, SPP>& xs, int64_t nw,
                           const Axis<float, SPP>& ys, int64_t nh, float dv, bool want_trans, float* sx,
                           float* sy) {
-  int32_t x0 = xs.lo[0], x1 = xs.hi[0], y0 = ys.lo[0], y1 = ys.hi[0];
-  for (int64_t i = 1; i < nw; ++i) {
-    x0 = std::min(x0, xs.lo[i]);
-    x1 = std::max(x1, xs.hi[i]);
-  }
-  for (int64_t i = 1; i < nh; ++i) {
-    y0 = std::min(y0, ys.lo[i]);
-    y1 = std::max(y1, ys.hi[i]);
-  }
-  if (x1 - x0 >= 8 || y1 - y0 >= 16) return false;
+  int32_t x0, y0, y1;
   alignas(32) float wx[8] = {}, gx[8] = {};
   float wy[16] = {}, cy[16] = {};
-  for (int64_t i = 0; i < nw; ++i) {
-    wx[xs.lo[i] - x0] += 1.f - xs.frac[i];
-    wx[xs.hi[i] - x0] += xs.frac[i];
-    gx[xs.hi[i] - x0] += 1.f;
-    gx[xs.lo[i] - x0] -= 1.f;
-  }
-  for (int64_t i = 0; i < nh; ++i) {
-    wy[ys.lo[i] - y0] += 1.f - ys.frac[i];
-    wy[ys.hi[i] - y0] += ys.frac[i];
-    cy[ys.hi[i] - y0] += 1.f;
-    cy[ys.lo[i] - y0] -= 1.f;
-  }
+  if (!bin_window<8>(xs, nw, ys, nh, &x0, &y0, &y1, wx, gx, wy, cy)) return false;
   const __m256 Wx = _mm256_load_ps(wx), Gx = _mm256_load_ps(gx);
   const __m256i touched = _mm256_castps_si256(_mm256_cmp_ps(Wx, _mm256_setzero_ps(), _CMP_NEQ_UQ));
   __m256 V = _mm256_setzero_ps(), U = _mm256_setzero_ps();
